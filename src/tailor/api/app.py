@@ -1,0 +1,62 @@
+"""The Starlette application that serves collection, admin API and OpenAPI from one runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tailor.api.admin import admin_routes
+from tailor.api.openapi import openapi_document
+from tailor.collect.routes import collect_routes, error_response
+
+if TYPE_CHECKING:
+    from tailor.runtime import Runtime
+
+log = logging.getLogger(__name__)
+KEY_REFRESH_S = 1.0
+
+
+def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
+    """Builds the HTTP application; with `manage_runtime` its lifespan starts and closes the runtime."""
+    spec = msgspec.json.encode(openapi_document())
+
+    async def openapi(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    async def refresh_keys() -> None:
+        while True:
+            await asyncio.sleep(KEY_REFRESH_S)
+            try:
+                runtime.keys.refresh()
+            except Exception:
+                log.exception("reloading keys failed; keeping the previous ones")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_runtime:
+            runtime.start()
+        task = asyncio.create_task(refresh_keys())
+        try:
+            yield
+        finally:
+            task.cancel()
+            if manage_runtime:
+                await asyncio.to_thread(runtime.close)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return error_response(500, "internal_error", "internal error; see the server log")
+
+    routes = [*collect_routes(), *admin_routes(), Route("/openapi.json", openapi, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,96 @@
+"""Tailor's configuration: one typed object loaded from the data directory's TOML file and the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tailor.exceptions import ConfigError
+
+CONFIG_FILE = "tailor.toml"
+ENV_PREFIX = "TAILOR_"
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Where `tailor serve` listens."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind."""
+    port: int = 8080
+    """TCP port to bind."""
+
+
+class CollectConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Limits and batching of the collection API."""
+
+    max_request_bytes: int = 4 * 1024 * 1024
+    """Largest request body accepted, measured after gzip decompression."""
+    max_event_bytes: int = 32 * 1024
+    """Largest single event accepted, as JSON bytes."""
+    max_pending_events: int = 200_000
+    """Events waiting for the writer beyond which requests get 503 with Retry-After."""
+    max_commit_events: int = 50_000
+    """Most events written in one group commit."""
+
+
+class ProcessorConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The processing loop that carries committed events through the stages."""
+
+    interval_ms: int = 500
+    """Pause between two polls of the event log; longer pauses make larger, cheaper micro-batches."""
+    max_batch_events: int = 200_000
+    """Most events in one micro-batch."""
+
+
+class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything configurable about one Tailor data directory."""
+
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    """HTTP server settings."""
+    collect: CollectConfig = msgspec.field(default_factory=CollectConfig)
+    """Collection API limits."""
+    processor: ProcessorConfig = msgspec.field(default_factory=ProcessorConfig)
+    """Processing loop settings."""
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """Turns TAILOR_SECTION__FIELD=value variables into a nested mapping of TOML-typed values."""
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, field = name[len(ENV_PREFIX) :].lower().partition("__")
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is meant as a string
+        tree.setdefault(section, {})[field] = value
+    return tree
+
+
+def load_config(data_dir: Path, environ: dict[str, str] | None = None) -> TailorConfig:
+    """Reads `tailor.toml` from the data directory, then applies TAILOR_SECTION__FIELD variables."""
+    path = data_dir / CONFIG_FILE
+    tree: dict[str, Any] = {}
+    if path.exists():
+        try:
+            tree = tomllib.loads(path.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: {e}") from e
+    for section, fields in _env_overrides(dict(os.environ if environ is None else environ)).items():
+        tree.setdefault(section, {}).update(fields)
+    try:
+        return msgspec.convert(tree, TailorConfig)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{path}: {e}") from e
+
+
+def dump_config(config: TailorConfig) -> str:
+    """Renders a configuration as TOML text."""
+    import tomli_w
+
+    return tomli_w.dumps(msgspec.to_builtins(config))

@@ -1,0 +1,1 @@
+"""Connectors: record imports from other systems (file and database sources come later)."""

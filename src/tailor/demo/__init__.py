@@ -1,0 +1,1 @@
+"""The synthetic customer base and the demo scenario."""

@@ -1,0 +1,150 @@
+"""The processor: reads committed events by offset and applies each stage to each micro-batch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import duckdb
+
+from tailor.process.stage import BATCH_VIEW, Batch, Stage, run_steps
+from tailor.store.database import Database, run
+
+log = logging.getLogger(__name__)
+
+
+class Processor:
+    """Carries the event log through an ordered list of stages, each at its own offset."""
+
+    def __init__(
+        self, db: Database, stages: list[Stage], max_batch_events: int = 200_000, interval_s: float = 0.2
+    ) -> None:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique: {names}")
+        self._db = db
+        self.stages = stages
+        self.max_batch_events = max_batch_events
+        self.interval_s = interval_s
+        self._cur = db.cursor()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()
+        self.head = 0
+        self.last_error: str | None = None
+        for stage in stages:
+            stage.setup(db)
+
+    def offsets(self) -> dict[str, int]:
+        """Each stage's offset: the last sequence number it has applied."""
+        stored = dict(self._cur.execute('SELECT stage, "offset" FROM stage_offsets').fetchall())
+        return {s.name: int(stored.get(s.name, 0)) for s in self.stages}
+
+    def lag(self) -> int:
+        """How many committed events the slowest stage has yet to apply."""
+        offsets = self.offsets().values()
+        return max(0, self.head - min(offsets)) if offsets else 0
+
+    def notify(self, head: int) -> None:
+        """Tells the processor that events up to `head` are committed."""
+        self.head = max(self.head, head)
+
+    def run_once(self, head: int | None = None) -> int:
+        """Applies every stage up to `head` (default: the log's end); returns how many events that was."""
+        with self._run_lock:
+            if head is None:
+                row = self._cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+                head = int(row[0]) if row else 0
+            self.head = max(self.head, head)
+            offsets = self.offsets()
+            start = min(offsets.values(), default=head)
+            lo = start
+            while lo < head:
+                hi = min(head, lo + self.max_batch_events)
+                for stage in self.stages:
+                    if offsets[stage.name] < hi:
+                        self._apply(stage, Batch(max(lo, offsets[stage.name]), hi))
+                        offsets[stage.name] = hi
+                lo = hi
+            return head - start
+
+    def rebuild(self) -> None:
+        """Empties every stage and replays the whole event log through them as one batch."""
+        with self._run_lock:
+            cur = self._cur
+            cur.execute("BEGIN")
+            for stage in self.stages:
+                stage.reset(cur)
+            run(cur, "DELETE FROM stage_offsets")
+            cur.execute("COMMIT")
+        saved, self.max_batch_events = self.max_batch_events, 1 << 62
+        try:
+            self.run_once()
+        finally:
+            self.max_batch_events = saved
+
+    def _apply(self, stage: Stage, batch: Batch) -> None:
+        cur: duckdb.DuckDBPyConnection = self._cur
+        started = time.perf_counter()
+        cur.execute("BEGIN")
+        try:
+            run(
+                cur,
+                f"CREATE OR REPLACE TEMP VIEW {BATCH_VIEW} AS"
+                f" SELECT * FROM events WHERE seq > {int(batch.lo)} AND seq <= {int(batch.hi)}",
+            )
+            run_steps(cur, stage.name, stage.steps(batch))
+            run(
+                cur,
+                'INSERT OR REPLACE INTO stage_offsets (stage, "offset", updated_at) VALUES (?, ?, now())',
+                [stage.name, batch.hi],
+            )
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+        log.debug(
+            "%s applied (%d, %d] in %.1f ms",
+            stage.name,
+            batch.lo,
+            batch.hi,
+            1000 * (time.perf_counter() - started),
+        )
+
+    # -- background thread -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Runs the loop in a background thread until stop()."""
+        self._thread = threading.Thread(target=self._loop, name="tailor-processor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops the loop after the batch in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Stops the loop and releases the processor's connection."""
+        self.stop()
+        self._cur.close()
+
+    def _loop(self) -> None:
+        backoff = self.interval_s
+        while not self._stop.is_set():
+            # Sleep a whole interval even when woken early, so that a busy collector yields
+            # micro-batches of many events rather than one transaction per commit.
+            self._stop.wait(backoff)
+            if self._stop.is_set():
+                break
+            try:
+                self.run_once()
+                self.last_error = None
+                backoff = self.interval_s
+            except Exception as e:
+                # A failing stage must not take the server down; it is retried with backoff and reported.
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("processing failed; retrying")
+                backoff = min(backoff * 2, 30.0)

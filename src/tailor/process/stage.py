@@ -1,0 +1,62 @@
+"""The stage interface: a set-based step applied to one micro-batch of the event log at a time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import duckdb
+
+from tailor.store.database import Database, run
+
+log = logging.getLogger(__name__)
+
+BATCH_VIEW = "batch_events"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The events with lo < seq <= hi, visible to a stage as the view `batch_events`."""
+
+    lo: int
+    hi: int
+
+    @property
+    def full(self) -> bool:
+        """Whether this batch starts at the beginning of the log (a rebuild)."""
+        return self.lo == 0
+
+
+@dataclass(frozen=True)
+class SqlStep:
+    """One SQL statement of a stage, named by what it produces."""
+
+    sql: str
+    output: str
+
+
+class Stage(Protocol):
+    """A processing stage; its state lives in its own tables, updated in the batch's transaction."""
+
+    name: str
+    """Unique name; the key of the stage's offset."""
+
+    def setup(self, db: Database) -> None:
+        """Creates the stage's tables if they do not exist (with `db.ddl`)."""
+
+    def reset(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Empties the stage's state before a rebuild from the start of the log."""
+
+    def steps(self, batch: Batch) -> list[SqlStep]:
+        """The SQL steps that fold `batch_events` into the stage's state."""
+        ...
+
+
+def run_steps(cur: duckdb.DuckDBPyConnection, stage: str, steps: list[SqlStep]) -> None:
+    """Runs a stage's steps in order, logging each with its duration."""
+    for step in steps:
+        started = time.perf_counter()
+        run(cur, step.sql)
+        log.debug("%s: %s in %.1f ms", stage, step.output, (time.perf_counter() - started) * 1000)

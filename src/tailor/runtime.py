@@ -1,0 +1,67 @@
+"""The running parts of one data directory: database, keyring, event writer and processor."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from tailor.collect.validate import MessageValidator
+from tailor.collect.writer import EventWriter
+from tailor.config import TailorConfig, load_config
+from tailor.datadir import require_data_dir
+from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
+from tailor.process import Processor, Stage
+from tailor.process.volume import EventVolume
+from tailor.store import EventLog, open_database
+
+log = logging.getLogger(__name__)
+
+
+def default_stages() -> list[Stage]:
+    """The processing stages, in the order each micro-batch passes through them."""
+    return [EventVolume()]
+
+
+class Runtime:
+    """Opens a data directory and owns everything that runs against it."""
+
+    def __init__(self, data_dir: Path, config: TailorConfig | None = None) -> None:
+        self.data_dir = require_data_dir(data_dir)
+        self.config = config or load_config(data_dir)
+        self.db = open_database(data_dir)
+        self.keyring = Keyring(data_dir / KEYRING_FILE)
+        self.keys = KeyCache(self.keyring)
+        self.events = EventLog(self.db)
+        collect = self.config.collect
+        self.validator = MessageValidator(collect.max_event_bytes)
+        proc = self.config.processor
+        self.processor = Processor(self.db, default_stages(), proc.max_batch_events, proc.interval_ms / 1000)
+        self.writer = EventWriter(
+            self.db, collect.max_pending_events, collect.max_commit_events, on_commit=self.processor.notify
+        )
+        self.processor.head = self.writer.head_seq
+
+    def start(self) -> None:
+        """Starts the writer and processor threads."""
+        self.writer.start()
+        self.processor.start()
+
+    def close(self) -> None:
+        """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.writer.stop()
+        self.processor.stop()
+        try:
+            self.processor.run_once()
+        except Exception:
+            log.exception("final processing pass failed; it resumes at the next start")
+        self.processor.close()
+        self.writer.close()
+        self.db.checkpoint()
+        self.keyring.close()
+        self.db.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

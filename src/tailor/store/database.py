@@ -1,0 +1,98 @@
+"""The embedded DuckDB database of a data directory."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tailor.exceptions import DataDirError, StoreError
+from tailor.store.schema import MIGRATIONS
+
+DATABASE_FILE = "tailor.duckdb"
+
+# DuckDB checkpoints (compresses the WAL into the database file) inside whichever commit pushes
+# the WAL past this size. The default of 16 MB made the collector checkpoint twice a second under
+# load; a larger WAL amortises each checkpoint over more events.
+DUCKDB_SETTINGS = {"checkpoint_threshold": "256MB"}
+
+
+class Database:
+    """One open DuckDB database; hands out a cursor per thread of work."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
+        self._con = con
+        self.path = path
+        self._lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for use by one thread."""
+        with self._lock:
+            return self._con.cursor()
+
+    def execute(self, sql: str, params: list[Any] | tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        """Runs one statement on a fresh cursor and returns every row; driver errors carry the SQL."""
+        cur = self.cursor()
+        try:
+            return run(cur, sql, params).fetchall()
+        finally:
+            cur.close()
+
+    def ddl(self, sql: str) -> None:
+        """Runs schema changes on the main connection.
+
+        DDL issued on a cursor of a reopened database can leave DuckDB believing a write
+        transaction is still active, which then blocks every checkpoint; the main connection
+        does not have that problem.
+        """
+        with self._lock:
+            run(self._con, sql)
+
+    def checkpoint(self) -> None:
+        """Folds the write-ahead log into the database file."""
+        self.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        """Closes the database; cursors made from it stop working."""
+        self._con.close()
+
+
+def run(
+    cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | tuple[Any, ...] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Executes SQL on a cursor, translating driver errors into StoreError with the failing SQL."""
+    try:
+        return cur.execute(sql, params) if params is not None else cur.execute(sql)
+    except duckdb.Error as e:
+        raise StoreError(f"{type(e).__name__}: {e}", sql) from e
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    for version, ddl in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        con.execute("BEGIN")
+        run(con, ddl)
+        con.execute("INSERT INTO schema_version VALUES (?)", [version])
+        con.execute("COMMIT")
+
+
+def open_database(data_dir: Path | None) -> Database:
+    """Opens (and migrates) the data directory's database; None opens a private in-memory one."""
+    path = None if data_dir is None else data_dir / DATABASE_FILE
+    try:
+        con = duckdb.connect(":memory:" if path is None else str(path), config=dict(DUCKDB_SETTINGS))
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise DataDirError(
+                f"{data_dir} is in use by another Tailor process (a running `tailor serve`?); "
+                "stop it or use its HTTP API"
+            ) from e
+        raise DataDirError(f"cannot open {path}: {e}") from e
+    _migrate(con)
+    return Database(con, path)
