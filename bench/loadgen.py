@@ -1,6 +1,7 @@
 """A lean HTTP/1.1 load generator for the collection API, run as its own process.
 
 Usage: python bench/loadgen.py --port P --path /v1/batch --bodies FILE --write-key K
+       (FILE: one request a line, as "<number of events> <JSON body>")
        [--duration S] [--concurrency C] [--rate R] [--gzip]
 Prints one JSON object: requests, events, errors, seconds, events_per_s, p50_ms, p99_ms.
 
@@ -66,8 +67,9 @@ def _request(path: str, body: bytes, auth: bytes, gz: bool) -> bytes:
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
     with open(args.bodies, "rb") as f:
-        bodies = [line.rstrip(b"\n") for line in f if line.strip()]
-    counts = [b.count(b'"type"') for b in bodies] if args.path == "/v1/batch" else [1] * len(bodies)
+        lines = [line.rstrip(b"\n").split(b" ", 1) for line in f if line.strip()]
+    counts = [int(n) for n, _ in lines]
+    bodies = [body for _, body in lines]
     auth = base64.b64encode(f"{args.write_key}:".encode())
     stats = Stats()
     counter = 0

@@ -65,7 +65,7 @@ def dedupe_hash(source_id: str, message_id: str) -> int:
 def _id(value: str | int | None) -> str | None:
     if value is None:
         return None
-    text = str(value) if isinstance(value, int) else value.strip()
+    text = value.strip() if isinstance(value, str) else str(value)
     return text or None
 
 
@@ -180,7 +180,11 @@ class MessageValidator:
                     continue
                 m.type = implied_type
             user_id, anonymous_id = _id(m.userId), _id(m.anonymousId)
-            objects = (_json(m.properties), _json(m.traits), _json(m.context), _json(m.integrations))
+            # Absent objects are the shared EMPTY: an identity test skips decoding them.
+            properties = None if m.properties is EMPTY else _json(m.properties)
+            traits = None if m.traits is EMPTY else _json(m.traits)
+            context = None if m.context is EMPTY else _json(m.context)
+            integrations = None if m.integrations is EMPTY else _json(m.integrations)
             t = m.type
             if not (
                 (user_id is not None or anonymous_id is not None)
@@ -190,8 +194,12 @@ class MessageValidator:
                 and len(m.messageId or "") <= MAX_ID_CHARS
                 and len(m.event or "") <= MAX_NAME_CHARS
                 and len(m.name or "") <= MAX_NAME_CHARS
-                and all(o is None or o[0] == "{" for o in objects)
+                and (properties is None or properties[0] == "{")
+                and (traits is None or traits[0] == "{")
+                and (context is None or context[0] == "{")
+                and (integrations is None or integrations[0] == "{")
             ):
+                objects = (properties, traits, context, integrations)
                 errors = _semantic_errors(m, user_id, anonymous_id, objects)
                 if errors:
                     rejections.append(Rejection(position, errors, bytes(raw)))
@@ -208,9 +216,9 @@ class MessageValidator:
             rows.previous_id.append(_id(m.previousId) if m.previousId is not None else None)
             rows.original_timestamp.append(m.originalTimestamp or m.timestamp)
             rows.sent_at.append(m.sentAt or batch_sent_at)
-            rows.properties.append(objects[0])
-            rows.traits.append(objects[1])
-            rows.context.append(objects[2] or default_context)
-            rows.integrations.append(objects[3] or default_integrations)
+            rows.properties.append(properties)
+            rows.traits.append(traits)
+            rows.context.append(context or default_context)
+            rows.integrations.append(integrations or default_integrations)
             rows.raw.append(raw)
         return rows, rejections
