@@ -46,4 +46,6 @@ def test_demo_runs_end_to_end_and_rerun_stores_nothing_twice(tmp_path: Path) -> 
 def test_demo_refuses_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("mine")
     with pytest.raises(DataDirError, match="not a Tailor data directory"):
-        run_demo(tmp_path, serve=False, people=10, seed=1, port=free_port(), console=Console(file=io.StringIO()))
+        run_demo(
+            tmp_path, serve=False, people=10, seed=1, port=free_port(), console=Console(file=io.StringIO())
+        )
