@@ -8,9 +8,9 @@ import time
 
 import httpx
 import pytest
-from tests.conftest import DataDir, LiveServer
 
 from tailor.runtime import Runtime
+from tests.conftest import DataDir, LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+
 from tests.conftest import DataDir
 
 TRACK = {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {"total": 42.5}}

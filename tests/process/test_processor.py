@@ -9,13 +9,13 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conftest import DataDir
 
 from tailor.collect.writer import Submission
 from tailor.process import Batch, Processor, SqlStep
 from tailor.process.volume import EventVolume
 from tailor.runtime import Runtime
 from tailor.store.database import Database
+from tests.conftest import DataDir
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
