@@ -33,6 +33,7 @@ from tailor.demo.synth import RECORD_KINDS, SynthConfig, generate
 from tailor.exceptions import DataDirError
 from tailor.keyring import KEYRING_FILE
 from tailor.runtime import Runtime
+from tailor.server import serve as serve_forever
 
 DEFAULT_DIR = Path("demo-data")
 DEMO_SOURCE = "web-and-app"
@@ -268,24 +269,21 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
         verdict = "[green]equal[/green]" if live == rebuilt else "[red]DIFFERENT[/red]"
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
         base.write_truth(data_dir / "ground-truth" / "truth.csv")
-        if not serve:
-            return
-        console.print(
-            Panel.fit(
-                f"Serving on [bold]{server.url}[/bold] (Ctrl-C stops)\n"
-                f"write key   {write_key}\n"
-                + (f"admin token {creds.admin_token}\n" if creds else "")
-                + f"try: curl -u {write_key}: {server.url}/v1/track -H 'Content-Type: application/json' "
-                '-d \'{"userId":"me","event":"Tried Tailor"}\''
-            )
-        )
-        try:
-            while server.thread.is_alive():
-                server.thread.join(0.5)
-        except KeyboardInterrupt:
-            console.print("stopping")
     finally:
-        server.stop()
+        server.stop()  # closes the runtime: the store is checkpointed and released
+    if not serve:
+        return
+    console.print(
+        Panel.fit(
+            f"Serving {data_dir} on [bold]http://127.0.0.1:{port}[/bold] (Ctrl-C stops)\n"
+            f"write key   {write_key}\n"
+            + (f"admin token {creds.admin_token}\n" if creds else "")
+            + f"try: curl -u {write_key}: http://127.0.0.1:{port}/v1/track"
+            " -H 'Content-Type: application/json' "
+            '-d \'{"userId":"me","event":"Tried Tailor"}\''
+        )
+    )
+    serve_forever(data_dir, "127.0.0.1", port)
 
 
 __all__ = ["run_demo"]
