@@ -37,6 +37,13 @@ class CollectConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Most events written in one group commit."""
 
 
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The embedded DuckDB store."""
+
+    checkpoint_threshold_mb: int = 64
+    """WAL size at which DuckDB folds the WAL into the database file; commits wait meanwhile."""
+
+
 class ProcessorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The processing loop that carries committed events through the stages."""
 
@@ -55,6 +62,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Collection API limits."""
     processor: ProcessorConfig = msgspec.field(default_factory=ProcessorConfig)
     """Processing loop settings."""
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    """Storage settings."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -256,7 +256,8 @@ class EventWriter:
 
     def _events_table(self, subs: list[Submission]) -> tuple[pa.Table, list[Receipt]]:
         receipts = [Receipt() for _ in subs]
-        total = sum(len(s.rows) for s in subs)
+        sizes = np.array([len(s.rows) for s in subs], dtype=np.int64)
+        total = int(sizes.sum())
         if total == 0:
             return EVENT_SCHEMA.empty_table(), receipts
         source_ids = list(itertools.chain.from_iterable([s.source_id] * len(s.rows) for s in subs))
@@ -265,10 +266,12 @@ class EventWriter:
             itertools.chain.from_iterable(s.rows.dedupe_hash for s in subs), dtype=np.uint64, count=total
         )
         keep = self._unseen(hashes, source_ids, message_ids)
-        received = itertools.chain.from_iterable([s.received_at] * len(s.rows) for s in subs)
+        received_us = [int(s.received_at.timestamp() * 1_000_000) for s in subs]
         columns: dict[str, pa.Array] = {
             "source_id": pa.array(source_ids, pa.string()),
-            "received_at": pa.array(list(received), EVENT_SCHEMA.field("received_at").type),
+            "received_at": pa.array(np.repeat(received_us, sizes)).cast(
+                EVENT_SCHEMA.field("received_at").type
+            ),
         }
         for name in _ROW_COLUMNS:
             values = itertools.chain.from_iterable(getattr(s.rows, name) for s in subs)
@@ -276,24 +279,25 @@ class EventWriter:
         columns["timestamp"] = corrected_timestamp(
             columns["original_timestamp"], columns["sent_at"], columns["received_at"]
         )
+        # Sequence numbers go to the kept events in order; each submission learns its own.
+        seqs = self.head_seq + np.cumsum(keep)
         kept = int(keep.sum())
         columns["seq"] = pa.array(np.arange(self.head_seq + 1, self.head_seq + 1 + kept, dtype=np.int64))
-        mask = pa.array(keep)
-        table = pa.table(
-            [columns[n] if n == "seq" else columns[n].filter(mask) for n in EVENT_SCHEMA.names],
-            schema=EVENT_SCHEMA,
-        )
-        seq = self.head_seq + 1
+        if kept == total:  # the usual case: no duplicate, nothing to filter
+            table = pa.table([columns[n] for n in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
+        else:
+            mask = pa.array(keep)
+            table = pa.table(
+                [columns[n] if n == "seq" else columns[n].filter(mask) for n in EVENT_SCHEMA.names],
+                schema=EVENT_SCHEMA,
+            )
         offset = 0
-        for sub, receipt in zip(subs, receipts, strict=True):
-            for i in range(offset, offset + len(sub.rows)):
-                if keep[i]:
-                    receipt.seqs.append(seq)
-                    seq += 1
-                else:
-                    receipt.duplicates += 1
+        for receipt, size in zip(receipts, sizes.tolist(), strict=True):
+            part = keep[offset : offset + size]
+            receipt.seqs = seqs[offset : offset + size][part].tolist()
             receipt.stored = len(receipt.seqs)
-            offset += len(sub.rows)
+            receipt.duplicates = size - receipt.stored
+            offset += size
         return table, receipts
 
     def _unseen(

@@ -14,9 +14,9 @@ from tailor.store.schema import MIGRATIONS
 DATABASE_FILE = "tailor.duckdb"
 
 # DuckDB checkpoints (compresses the WAL into the database file) inside whichever commit pushes
-# the WAL past this size. The default of 16 MB made the collector checkpoint twice a second under
-# load; a larger WAL amortises each checkpoint over more events.
-DUCKDB_SETTINGS = {"checkpoint_threshold": "256MB"}
+# the WAL past its threshold, and every other commit waits meanwhile: the threshold trades the
+# length of that stall against how often it happens (see StoreConfig.checkpoint_threshold_mb).
+DEFAULT_CHECKPOINT_MB = 64
 
 
 class Database:
@@ -82,11 +82,14 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("COMMIT")
 
 
-def open_database(data_dir: Path | None) -> Database:
+def open_database(data_dir: Path | None, checkpoint_mb: int = DEFAULT_CHECKPOINT_MB) -> Database:
     """Opens (and migrates) the data directory's database; None opens a private in-memory one."""
     path = None if data_dir is None else data_dir / DATABASE_FILE
     try:
-        con = duckdb.connect(":memory:" if path is None else str(path), config=dict(DUCKDB_SETTINGS))
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "checkpoint_threshold": f"{checkpoint_mb}MB"
+        }
+        con = duckdb.connect(":memory:" if path is None else str(path), config=config)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise DataDirError(
