@@ -38,3 +38,10 @@ def test_bad_configuration_names_the_field(
     (tmp_path / "tailor.toml").write_text(text)
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
         load_config(tmp_path, env)
+
+
+def test_a_compression_duckdb_does_not_know_is_a_config_error(tmp_path: Path) -> None:
+    from tailor.store.database import open_database
+
+    with pytest.raises(ConfigError, match=r"\[store\] settings rejected"):
+        open_database(tmp_path, compression="squeeze")

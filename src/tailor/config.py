@@ -42,6 +42,8 @@ class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     checkpoint_threshold_mb: int = 64
     """WAL size at which DuckDB folds the WAL into the database file; commits wait meanwhile."""
+    compression: str = "zstd"
+    """DuckDB compression forced at checkpoints ("auto" lets DuckDB choose per column segment)."""
 
 
 class ProcessorConfig(msgspec.Struct, forbid_unknown_fields=True):

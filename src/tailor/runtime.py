@@ -28,7 +28,8 @@ class Runtime:
     def __init__(self, data_dir: Path, config: TailorConfig | None = None) -> None:
         self.data_dir = require_data_dir(data_dir)
         self.config = config or load_config(data_dir)
-        self.db = open_database(data_dir, self.config.store.checkpoint_threshold_mb)
+        store = self.config.store
+        self.db = open_database(data_dir, store.checkpoint_threshold_mb, store.compression)
         self.keyring = Keyring(data_dir / KEYRING_FILE)
         self.keys = KeyCache(self.keyring)
         self.events = EventLog(self.db)

@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from tailor.exceptions import DataDirError, StoreError
+from tailor.exceptions import ConfigError, DataDirError, StoreError
 from tailor.store.schema import MIGRATIONS
 
 DATABASE_FILE = "tailor.duckdb"
@@ -17,6 +17,10 @@ DATABASE_FILE = "tailor.duckdb"
 # the WAL past its threshold, and every other commit waits meanwhile: the threshold trades the
 # length of that stall against how often it happens (see StoreConfig.checkpoint_threshold_mb).
 DEFAULT_CHECKPOINT_MB = 64
+# Events are mostly JSON text. Measured on the synthetic base (150,000 events): DuckDB's own choice
+# (dictionary/FSST analysis) checkpoints at 3.5 us/event into 226 bytes/event; zstd at 1.3 us/event
+# into 131 bytes/event, for full scans about 1.6x slower. Ingest is the hot path, so zstd.
+DEFAULT_COMPRESSION = "zstd"
 
 
 class Database:
@@ -82,14 +86,19 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("COMMIT")
 
 
-def open_database(data_dir: Path | None, checkpoint_mb: int = DEFAULT_CHECKPOINT_MB) -> Database:
+def open_database(
+    data_dir: Path | None, checkpoint_mb: int = DEFAULT_CHECKPOINT_MB, compression: str = DEFAULT_COMPRESSION
+) -> Database:
     """Opens (and migrates) the data directory's database; None opens a private in-memory one."""
     path = None if data_dir is None else data_dir / DATABASE_FILE
     try:
         config: dict[str, str | bool | int | float | list[str]] = {
-            "checkpoint_threshold": f"{checkpoint_mb}MB"
+            "checkpoint_threshold": f"{checkpoint_mb}MB",
+            "force_compression": compression,
         }
         con = duckdb.connect(":memory:" if path is None else str(path), config=config)
+    except (duckdb.InvalidInputException, duckdb.NotImplementedException) as e:
+        raise ConfigError(f"[store] settings rejected by DuckDB: {e}") from e
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise DataDirError(
