@@ -38,9 +38,13 @@ class Runtime:
         proc = self.config.processor
         self.processor = Processor(self.db, default_stages(), proc.max_batch_events, proc.interval_ms / 1000)
         self.writer = EventWriter(
-            self.db, collect.max_pending_events, collect.max_commit_events, on_commit=self.processor.notify
+            self.db,
+            collect.max_pending_events,
+            collect.max_commit_events,
+            on_commit=self.processor.notify,
         )
         self.processor.head = self.writer.head_seq
+        self.processor.head_source = lambda: self.writer.head_seq
 
     def start(self) -> None:
         """Starts the writer and processor threads."""

@@ -241,9 +241,9 @@ def test_backpressure_answers_503_with_retry_after(data_dir: DataDir) -> None:
     disk_is_slow = threading.Event()
     commit_group = rt.writer._commit_group
 
-    def slow_commit_group(group):  # type: ignore[no-untyped-def]
+    def slow_commit_group(*args):  # type: ignore[no-untyped-def]
         disk_is_slow.wait(10)
-        commit_group(group)
+        commit_group(*args)
 
     rt.writer._commit_group = slow_commit_group  # type: ignore[method-assign]
     with TestClient(create_app(rt)) as c:

@@ -105,7 +105,9 @@ class CollectEndpoint:
     def _answer(self, submission: Submission, receipt: Receipt) -> Response:
         rejected = [
             {"index": r.index, "reason": r.reason, "errors": r.errors, "quarantine_id": q}
-            for r, q in zip(submission.rejections, receipt.quarantine_ids, strict=True)
+            # zip stops at the rejections: ids beyond them belong to events the store refused,
+            # which were quarantined in their place (and are not counted as stored).
+            for r, q in zip(submission.rejections, receipt.quarantine_ids, strict=False)
         ]
         if self.kind != "batch" and rejected:
             r = rejected[0]

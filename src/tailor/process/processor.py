@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import duckdb
 
@@ -18,7 +19,12 @@ class Processor:
     """Carries the event log through an ordered list of stages, each at its own offset."""
 
     def __init__(
-        self, db: Database, stages: list[Stage], max_batch_events: int = 200_000, interval_s: float = 0.2
+        self,
+        db: Database,
+        stages: list[Stage],
+        max_batch_events: int = 200_000,
+        interval_s: float = 0.2,
+        head_source: Callable[[], int] | None = None,
     ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
@@ -32,6 +38,9 @@ class Processor:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
         self.head = 0
+        self.head_source = head_source
+        """Where the processor learns how far the log is committed without gaps (the writer's
+        watermark); without it, the highest stored seq (right when nothing writes concurrently)."""
         self.last_error: str | None = None
         for stage in stages:
             stage.setup(db)
@@ -53,6 +62,8 @@ class Processor:
     def run_once(self, head: int | None = None) -> int:
         """Applies every stage up to `head` (default: the log's end); returns how many events that was."""
         with self._run_lock:
+            if head is None and self.head_source is not None:
+                head = self.head_source()
             if head is None:
                 row = self._cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
                 head = int(row[0]) if row else 0
