@@ -123,8 +123,3 @@ def live_server(data_dir: DataDir, tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(data_dir, tmp_path / "server.log").start()
     yield server
     server.stop()
-
-
-def offline_runtime(path: Path) -> Runtime:
-    """Opens a data directory without starting its threads (for checking what was stored)."""
-    return Runtime(path)

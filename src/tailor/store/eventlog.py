@@ -54,10 +54,6 @@ class EventLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def head(self) -> int:
-        """The highest committed sequence number (0 when empty)."""
-        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM events")[0][0])
-
     def recent(
         self, limit: int = 50, type: str | None = None, source_id: str | None = None
     ) -> list[StoredEvent]:
@@ -117,12 +113,6 @@ class EventLog:
             return row is not None
         finally:
             cur.close()
-
-    def counts_by_type(self) -> dict[str, int]:
-        """How many events of each message type are stored."""
-        return {
-            t: n for t, n in self._db.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY 1")
-        }
 
 
 _QUARANTINE_SELECT = (

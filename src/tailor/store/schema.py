@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
-
 # Column order here is the order in which the writer hands Arrow tables to DuckDB. The JSON
 # columns are VARCHAR: the collector has already validated them, and DuckDB's JSON type would
 # parse every value again on insert (measured: 1.5x slower appends); DuckDB's JSON functions
