@@ -1,6 +1,7 @@
-"""Identity resolution: identifier types, normalisation and blocked values."""
+"""Identity resolution: identifier types, normalisation, blocked values and the identity graph."""
 
 from tailor.identity.exceptions import IdentityError, UnknownIdentifierTypeError
+from tailor.identity.graph import IdentityGraph
 from tailor.identity.identifiers import (
     ANONYMOUS_ID,
     BUILTIN_TYPES,
@@ -34,6 +35,7 @@ __all__ = [
     "IdentifierNormaliser",
     "IdentifierType",
     "IdentityError",
+    "IdentityGraph",
     "NormalisationRules",
     "NormalisedValue",
     "Normaliser",

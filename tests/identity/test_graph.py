@@ -1,0 +1,248 @@
+"""The identity graph stage: stitching, merge rules, stable ids, and live state equal to a rebuild."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailor.collect.writer import Submission
+from tailor.demo.synth import SynthConfig, generate
+from tailor.identity import IdentityGraph
+from tailor.process import Processor
+from tailor.runtime import Runtime
+from tests.conftest import DataDir
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+Message = dict[str, Any]
+
+
+class Graph:
+    """A runtime with the identity stage, fed messages and read back as profiles."""
+
+    def __init__(self, rt: Runtime, max_batch_events: int = 1000) -> None:
+        self.rt = rt
+        self.proc = Processor(rt.db, [IdentityGraph()], max_batch_events=max_batch_events)
+        self._ids = 0
+
+    def send(self, *messages: Message) -> None:
+        if self.rt.writer._thread is None:
+            self.rt.writer.start()
+        raws = []
+        for m in messages:
+            self._ids += 1
+            raws.append(msgspec.json.encode({"messageId": f"m{self._ids}", **m}))
+        rows, rejections = self.rt.validator.validate(self.rt.data_dir.name, raws, NOW)
+        self.rt.writer.write(Submission("src", "batch", NOW, rows, rejections))
+        self.proc.run_once()
+
+    def profile(self, type: str, value: str) -> str | None:
+        rows = self.rt.db.execute(
+            "SELECT profile_id FROM identity_profiles WHERE type = ? AND value = ?", [type, value]
+        )
+        return str(rows[0][0]) if rows else None
+
+    def same(self, a: tuple[str, str], b: tuple[str, str]) -> bool:
+        pa, pb = self.profile(*a), self.profile(*b)
+        assert pa is not None, a
+        assert pb is not None, b
+        return pa == pb
+
+    def state(self) -> dict[str, list[tuple[Any, ...]]]:
+        return {
+            t: sorted(self.rt.db.execute(f"SELECT * FROM {t}"))
+            for t in ("identity_nodes", "identity_edges", "identity_refusals", "identity_profiles")
+        }
+
+
+@pytest.fixture
+def graph(data_dir: DataDir) -> Iterator[Graph]:
+    rt = Runtime(data_dir.path)
+    g = Graph(rt)
+    yield g
+    g.proc.close()
+    rt.close()
+
+
+def identify(user: str | None, anon: str | None, **traits: str) -> Message:
+    m: Message = {"type": "identify", "traits": traits}
+    if user is not None:
+        m["userId"] = user
+    if anon is not None:
+        m["anonymousId"] = anon
+    return m
+
+
+def page(anon: str, user: str | None = None) -> Message:
+    m: Message = {"type": "page", "anonymousId": anon}
+    if user is not None:
+        m["userId"] = user
+    return m
+
+
+def test_anonymous_browsing_then_login_links_devices(graph: Graph) -> None:
+    graph.send(page("laptop"), page("phone"))
+    assert not graph.same(("anonymous_id", "laptop"), ("anonymous_id", "phone"))
+    laptop = graph.profile("anonymous_id", "laptop")
+    graph.send(identify("u1", "laptop"), identify("u1", "phone"))
+    assert graph.same(("anonymous_id", "laptop"), ("anonymous_id", "phone"))
+    assert graph.same(("user_id", "u1"), ("anonymous_id", "phone"))
+    # The older profile's id survives the merge and the absorbed one resolves to it.
+    assert graph.profile("user_id", "u1") == laptop
+    phone_id = graph.rt.db.execute("SELECT old_id, profile_id FROM profile_aliases")
+    assert phone_id == [(phone_id[0][0], laptop)]
+
+
+def test_alias_links_previous_id_to_user_id(graph: Graph) -> None:
+    graph.send(page("anon-1"), {"type": "alias", "previousId": "anon-1", "userId": "u7"})
+    assert graph.same(("anonymous_id", "anon-1"), ("user_id", "u7"))
+    kind = graph.rt.db.execute("SELECT kind, linking FROM identity_edges")
+    assert kind == [("alias", True)]
+
+
+def test_a_family_ipad_does_not_merge_two_people(graph: Graph) -> None:
+    graph.send(
+        identify("mum", "ipad", email="mum@home.example"),
+        identify("mum", "mum-phone"),
+        identify("son", "ipad", email="son@home.example"),
+        identify("son", "son-phone"),
+        page("ipad"),
+    )
+    assert not graph.same(("user_id", "mum"), ("user_id", "son"))
+    assert graph.same(("user_id", "mum"), ("anonymous_id", "mum-phone"))
+    assert graph.same(("user_id", "son"), ("email", "son@home.example"))
+    assert not graph.same(("anonymous_id", "ipad"), ("user_id", "mum"))
+    reasons = graph.rt.db.execute("SELECT reason FROM identity_edges WHERE shared")
+    assert len(reasons) == 2
+    assert all("anonymous_id ipad was seen with 2 user ids" in r for (r,) in reasons)
+
+
+def test_the_ipad_link_is_cut_when_the_second_person_logs_in_later(graph: Graph) -> None:
+    graph.send(identify("mum", "ipad"), identify("mum", "mum-phone"))
+    assert graph.same(("anonymous_id", "ipad"), ("user_id", "mum"))
+    graph.send(identify("son", "ipad"))
+    assert not graph.same(("anonymous_id", "ipad"), ("user_id", "mum"))
+    assert graph.same(("anonymous_id", "mum-phone"), ("user_id", "mum"))
+
+
+def test_junk_user_id_links_nothing_and_is_recorded(graph: Graph) -> None:
+    graph.send(identify("null", "a1"), identify("null", "a2"), identify("undefined", "a3"))
+    assert not graph.same(("anonymous_id", "a1"), ("anonymous_id", "a2"))
+    assert graph.profile("user_id", "null") is None
+    refusals = graph.rt.db.execute("SELECT type, raw_value, reason, seq, events FROM identity_refusals")
+    assert sorted(refusals) == [
+        ("user_id", "null", "blocked: 'null' is a blocked user_id value", 1, 2),
+        ("user_id", "undefined", "blocked: 'undefined' is a blocked user_id value", 3, 1),
+    ]
+
+
+def test_email_in_traits_links_two_devices_of_one_person(graph: Graph) -> None:
+    graph.send(
+        identify(None, "desktop", email="Ana@Example.org "),
+        {
+            "type": "track",
+            "event": "Opened",
+            "anonymousId": "tablet",
+            "context": {"traits": {"email": "ana@example.org"}},
+        },
+    )
+    assert graph.same(("anonymous_id", "desktop"), ("anonymous_id", "tablet"))
+    assert graph.same(("email", "ana@example.org"), ("anonymous_id", "tablet"))
+
+
+def test_an_email_shared_by_two_user_ids_is_refused_with_a_reason(graph: Graph) -> None:
+    graph.send(
+        identify("u1", None, email="family@example.org"), identify("u2", None, email="family@example.org")
+    )
+    assert not graph.same(("user_id", "u1"), ("user_id", "u2"))
+    assert graph.same(("user_id", "u1"), ("email", "family@example.org"))  # the earlier evidence wins
+    refused = graph.rt.db.execute("SELECT b_value, reason FROM identity_edges WHERE NOT linking")
+    assert refused == [("u2", "one user_id per profile: refused, as it would join user_id u1 and user_id u2")]
+
+
+def test_device_id_from_context_links_to_the_user(graph: Graph) -> None:
+    graph.send({"type": "screen", "name": "Home", "userId": "u1", "context": {"device": {"id": "dev-9"}}})
+    assert graph.same(("device_id", "dev-9"), ("user_id", "u1"))
+
+
+# -- live equals rebuild ---------------------------------------------------------------------------
+
+_users = st.sampled_from(["u1", "u2", "u3", "null", ""])
+_anons = st.sampled_from(["a1", "a2", "a3", "ipad", "0"])
+_emails = st.sampled_from(["x@example.org", "Y@example.org", "family@example.org", "test@test.com", "bad"])
+
+_messages = st.one_of(
+    st.builds(lambda u, a, e: identify(u, a, email=e), st.none() | _users, _anons, _emails),
+    st.builds(identify, _users, st.none() | _anons),
+    st.builds(page, _anons, st.none() | _users),
+    st.builds(lambda p, u: {"type": "alias", "previousId": p, "userId": u}, _anons, _users),
+    st.builds(
+        lambda a, e, d: {
+            "type": "track",
+            "event": "E",
+            "anonymousId": a,
+            "context": {"traits": {"email": e}, "device": {"id": d}},
+        },
+        _anons,
+        _emails,
+        st.sampled_from(["d1", "d2"]),
+    ),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_messages, min_size=1, max_size=30), st.integers(1, 8))
+def test_live_state_equals_a_rebuild(graph: Graph, messages: list[Message], batch: int) -> None:
+    graph.proc.rebuild()  # hypothesis reuses the directory: start each example from its log
+    graph.proc.max_batch_events = batch
+    for i in range(0, len(messages), 3):
+        graph.send(*messages[i : i + 3])
+    live = graph.state()
+    two_users = graph.rt.db.execute(
+        "SELECT profile_id FROM identity_profiles WHERE type = 'user_id' GROUP BY ALL HAVING count(*) > 1"
+    )
+    assert two_users == []
+    graph.proc.rebuild()
+    assert graph.state() == live
+
+
+# -- the synthetic customer base -------------------------------------------------------------------
+
+
+def test_no_profile_holds_two_people_in_the_synthetic_base(graph: Graph) -> None:
+    base = generate(SynthConfig(people=150, seed=3))
+    events = list(base.events())
+    graph.proc.max_batch_events = 2000
+    for i in range(0, len(events), 5000):
+        graph.send(*events[i : i + 5000])
+    persons: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for kind, value, person in base.truth():
+        if kind in ("user_id", "anonymous_id", "device_id", "email", "phone"):
+            persons[kind, value].add(person)
+    members: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for type, value, profile in graph.rt.db.execute("SELECT * FROM identity_profiles"):
+        members[profile].append((type, value))
+    over_merged = []
+    for profile, ids in members.items():
+        known = [persons[i] for i in ids if i in persons]
+        if known and not set.intersection(*known):
+            over_merged.append((profile, ids))
+    profiles_of: dict[str, set[str]] = defaultdict(set)
+    for profile, ids in members.items():
+        for i in ids:
+            if len(persons.get(i, ())) == 1:
+                profiles_of[next(iter(persons[i]))].add(profile)
+    split = sum(len(p) > 1 for p in profiles_of.values())
+    print(
+        f"\nsynthetic base: {len(members)} profiles, {len(profiles_of)} persons seen, "
+        f"over-merged profiles {len(over_merged)}, persons split over several profiles {split}"
+    )
+    assert over_merged == []
+    assert len(profiles_of) >= 100
+    assert split < len(profiles_of)
