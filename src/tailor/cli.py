@@ -105,7 +105,7 @@ def rebuild(data_dir: Path) -> None:
 
     with Runtime(data_dir) as runtime, console.status("rebuilding from the event log"):
         runtime.processor.rebuild()
-        console.print(f"rebuilt {len(runtime.processor.stages)} stages up to seq {runtime.processor.head}")
+        console.print(f"rebuilt {len(runtime.processor.stages)} stages up to seq {runtime.processor.head()}")
 
 
 @main.group()

@@ -41,9 +41,7 @@ class Runtime:
             self.db,
             collect.max_pending_events,
             collect.max_commit_events,
-            on_commit=self.processor.notify,
         )
-        self.processor.head = self.writer.head_seq
         self.processor.head_source = lambda: self.writer.head_seq
 
     def start(self) -> None:

@@ -6,7 +6,6 @@ import itertools
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,13 +83,11 @@ class EventWriter:
         db: Database,
         max_pending_events: int = 200_000,
         max_commit_events: int = 50_000,
-        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._db = db
         self._cur = db.cursor()
         self._max_pending = max_pending_events
         self._max_commit = max_commit_events
-        self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._pending_events = 0
         self._pending_lock = threading.Lock()
@@ -250,8 +247,6 @@ class EventWriter:
         self._next_quarantine_id += quarantine.num_rows
         replayed = sum(1 for s in subs if s.replay_of is not None)
         self.quarantined_total -= replayed
-        if events.num_rows and self._on_commit is not None:
-            self._on_commit(self.head_seq)
         return receipts
 
     def _events_table(self, subs: list[Submission]) -> tuple[pa.Table, list[Receipt]]:

@@ -37,7 +37,6 @@ class Processor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
-        self.head = 0
         self.head_source = head_source
         """Where the processor learns how far the log is committed without gaps (the writer's
         watermark); without it, the highest stored seq (right when nothing writes concurrently)."""
@@ -50,24 +49,23 @@ class Processor:
         stored = dict(self._cur.execute('SELECT stage, "offset" FROM stage_offsets').fetchall())
         return {s.name: int(stored.get(s.name, 0)) for s in self.stages}
 
+    def head(self) -> int:
+        """The seq up to which the log is committed: from `head_source`, else the highest stored."""
+        if self.head_source is not None:
+            return self.head_source()
+        row = self._cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
     def lag(self) -> int:
         """How many committed events the slowest stage has yet to apply."""
         offsets = self.offsets().values()
-        return max(0, self.head - min(offsets)) if offsets else 0
-
-    def notify(self, head: int) -> None:
-        """Tells the processor that events up to `head` are committed."""
-        self.head = max(self.head, head)
+        return max(0, self.head() - min(offsets)) if offsets else 0
 
     def run_once(self, head: int | None = None) -> int:
         """Applies every stage up to `head` (default: the log's end); returns how many events that was."""
         with self._run_lock:
-            if head is None and self.head_source is not None:
-                head = self.head_source()
             if head is None:
-                row = self._cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
-                head = int(row[0]) if row else 0
-            self.head = max(self.head, head)
+                head = self.head()
             offsets = self.offsets()
             start = min(offsets.values(), default=head)
             lo = start
