@@ -36,13 +36,14 @@ class Runtime:
         collect = self.config.collect
         self.validator = MessageValidator(collect.max_event_bytes)
         proc = self.config.processor
-        self.processor = Processor(self.db, default_stages(), proc.max_batch_events, proc.interval_ms / 1000)
-        self.writer = EventWriter(
+        self.writer = EventWriter(self.db, collect.max_pending_events, collect.max_commit_events)
+        self.processor = Processor(
             self.db,
-            collect.max_pending_events,
-            collect.max_commit_events,
+            default_stages(),
+            proc.max_batch_events,
+            proc.interval_ms / 1000,
+            head_source=lambda: self.writer.head_seq,
         )
-        self.processor.head_source = lambda: self.writer.head_seq
 
     def start(self) -> None:
         """Starts the writer and processor threads."""

@@ -81,7 +81,7 @@ async def stats(request: Request) -> Response:
         "quarantined_total": runtime.writer.quarantined_total,
         "head_seq": head,
         "processor": {
-            "lag": max(0, head - min(offsets.values(), default=head)),
+            "lag": runtime.processor.lag(offsets),
             "offsets": offsets,
             "last_error": runtime.processor.last_error,
         },

@@ -275,10 +275,9 @@ class EventWriter:
             columns["original_timestamp"], columns["sent_at"], columns["received_at"]
         )
         # Sequence numbers go to the kept events in order; each submission learns its own.
-        seqs = self.head_seq + np.cumsum(keep)
-        kept = int(keep.sum())
-        columns["seq"] = pa.array(np.arange(self.head_seq + 1, self.head_seq + 1 + kept, dtype=np.int64))
-        if kept == total:  # the usual case: no duplicate, nothing to filter
+        seqs = self.head_seq + np.cumsum(keep, dtype=np.int64)
+        columns["seq"] = pa.array(seqs[keep])
+        if int(keep.sum()) == total:  # the usual case: no duplicate, nothing to filter
             table = pa.table([columns[n] for n in EVENT_SCHEMA.names], schema=EVENT_SCHEMA)
         else:
             mask = pa.array(keep)

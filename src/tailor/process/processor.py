@@ -45,21 +45,22 @@ class Processor:
             stage.setup(db)
 
     def offsets(self) -> dict[str, int]:
-        """Each stage's offset: the last sequence number it has applied."""
-        stored = dict(self._cur.execute('SELECT stage, "offset" FROM stage_offsets').fetchall())
+        """Each stage's committed offset: the last sequence number it has applied."""
+        # A fresh cursor, not the processor's own: other threads (the admin API) ask too, and the
+        # processor's cursor may be in the middle of a stage's transaction.
+        stored = dict(self._db.execute('SELECT stage, "offset" FROM stage_offsets'))
         return {s.name: int(stored.get(s.name, 0)) for s in self.stages}
 
     def head(self) -> int:
         """The seq up to which the log is committed: from `head_source`, else the highest stored."""
         if self.head_source is not None:
             return self.head_source()
-        row = self._cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
-        return int(row[0]) if row else 0
+        return int(self._db.execute("SELECT coalesce(max(seq), 0) FROM events")[0][0])
 
-    def lag(self) -> int:
+    def lag(self, offsets: dict[str, int] | None = None) -> int:
         """How many committed events the slowest stage has yet to apply."""
-        offsets = self.offsets().values()
-        return max(0, self.head() - min(offsets)) if offsets else 0
+        applied = (self.offsets() if offsets is None else offsets).values()
+        return max(0, self.head() - min(applied)) if applied else 0
 
     def run_once(self, head: int | None = None) -> int:
         """Applies every stage up to `head` (default: the log's end); returns how many events that was."""
