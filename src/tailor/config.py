@@ -10,6 +10,8 @@ from typing import Any
 import msgspec
 
 from tailor.exceptions import ConfigError
+from tailor.identity.components import DEFAULT_LIMITS
+from tailor.identity.rules import NormalisationRules
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -55,6 +57,20 @@ class ProcessorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Most events in one micro-batch."""
 
 
+class IdentityConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Identity resolution: how identifiers are cleaned and how many of a type one profile may hold."""
+
+    limits: dict[str, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    """Most values of an identifier type one profile holds; later values are detached (one user_id always)."""
+    normalisation: NormalisationRules = msgspec.field(default_factory=NormalisationRules)
+    """Normalisation rules: phone region, email plus-addressing, blocked values and patterns, custom types."""
+
+    def __post_init__(self) -> None:
+        bad = [f"{t} = {n}" for t, n in self.limits.items() if n < 1]
+        if bad:
+            raise ValueError(f"identity.limits must be at least 1: {', '.join(bad)}")
+
+
 class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Everything configurable about one Tailor data directory."""
 
@@ -66,6 +82,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Processing loop settings."""
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     """Storage settings."""
+    identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
+    """Identity resolution settings."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

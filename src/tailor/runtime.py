@@ -9,6 +9,7 @@ from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
 from tailor.config import TailorConfig, load_config
 from tailor.datadir import require_data_dir
+from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
@@ -17,9 +18,11 @@ from tailor.store import EventLog, open_database
 log = logging.getLogger(__name__)
 
 
-def default_stages() -> list[Stage]:
+def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     """The processing stages, in the order each micro-batch passes through them."""
-    return [EventVolume()]
+    identity = (config or TailorConfig()).identity
+    graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
+    return [EventVolume(), graph]
 
 
 class Runtime:
@@ -37,9 +40,11 @@ class Runtime:
         self.validator = MessageValidator(collect.max_event_bytes)
         proc = self.config.processor
         self.writer = EventWriter(self.db, collect.max_pending_events, collect.max_commit_events)
+        stages = default_stages(self.config)
+        self.identity = next(s for s in stages if isinstance(s, IdentityGraph))
         self.processor = Processor(
             self.db,
-            default_stages(),
+            stages,
             proc.max_batch_events,
             proc.interval_ms / 1000,
             head_source=lambda: self.writer.head_seq,

@@ -9,13 +9,15 @@ import duckdb
 import duckdb.func
 import pyarrow as pa
 
+from tailor.identity.exceptions import UnknownIdentifierTypeError
 from tailor.identity.normalise import IdentifierNormaliser
 from tailor.process.stage import BATCH_VIEW, SqlStep
 from tailor.store.database import Database
 
 # Where each identifier type is read from. `traits` of a group call describe the group, not the
 # person, so only identify traits are read. An alias's previousId is most often the anonymous id
-# the person browsed under before, so it is typed as one.
+# the person browsed under before, so it is typed as one. Further typed identifiers come from
+# Segment's `context.externalIds` list ([{"type": ..., "id": ...}]), which imported records use too.
 _SOURCES: tuple[tuple[str, str, str], ...] = (
     ("user_id", "user_id", "TRUE"),
     ("anonymous_id", "anonymous_id", "TRUE"),
@@ -27,7 +29,12 @@ _SOURCES: tuple[tuple[str, str, str], ...] = (
     ("device_id", "json_extract_string(context, '$.device.id')", "TRUE"),
 )
 
-PRIORITY = ("user_id", "anonymous_id", "device_id", "email", "phone")
+_EXTERNAL_IDS = f"""SELECT seq, message_id, kind, coalesce(json_extract_string(x, '$.type'), '') AS id_type,
+       coalesce(json_extract_string(x, '$.id'), json_extract_string(x, '$.value')) AS raw
+FROM (SELECT seq, message_id, type AS kind, unnest(json_extract(context, '$.externalIds[*]')) AS x
+      FROM {BATCH_VIEW} WHERE context LIKE '%"externalIds"%')"""
+
+PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email", "phone")
 """Identifier types from strongest to weakest; an event's strongest identifier is the hub of its edges."""
 
 _RESULT = pa.struct([("value", pa.string()), ("reason", pa.string())])
@@ -53,7 +60,14 @@ def register_normaliser(
         values: list[str | None] = [None] * len(raw)
         reasons: list[str | None] = [None] * len(raw)
         for t, positions in by_type.items():
-            vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
+            try:
+                vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
+            except UnknownIdentifierTypeError as e:
+                # An externalIds entry of a type nobody declared: reported, never guessed at.
+                rs = [f"invalid: {e}; declare it under [identity.normalisation.custom_types]"] * len(
+                    positions
+                )
+                vs = [None] * len(positions)
             for i, v, r in zip(positions, vs, rs, strict=True):
                 values[i], reasons[i] = v, r
         return pa.StructArray.from_arrays(
@@ -80,6 +94,7 @@ def extraction_steps(function: str) -> list[SqlStep]:
         f" FROM {BATCH_VIEW} WHERE {where} AND {expr} IS NOT NULL"
         for t, expr, where in _SOURCES
     )
+    selects += f" UNION ALL {_EXTERNAL_IDS}"
     priority = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(PRIORITY))
     return [
         SqlStep(f"CREATE OR REPLACE TEMP TABLE _idg_raw AS {selects}", "_idg_raw"),

@@ -32,12 +32,14 @@ EMAIL = IdentifierType("email", "email")
 PHONE = IdentifierType("phone", "phone")
 DEVICE_ID = IdentifierType("device_id")
 CRM_ID = IdentifierType("crm_id")
+RECORD = IdentifierType("record")
+"""An imported record, valued `KIND:ID` (such as `crm:C123`): the node its fields are evidence of."""
 
 NAME = IdentifierType("name", "name")
 """A person's name as a match field for probabilistic matching; it never links records on its own."""
 
 BUILTIN_TYPES: dict[str, IdentifierType] = {
-    t.name: t for t in (USER_ID, ANONYMOUS_ID, EMAIL, PHONE, DEVICE_ID, CRM_ID, NAME)
+    t.name: t for t in (USER_ID, ANONYMOUS_ID, EMAIL, PHONE, DEVICE_ID, CRM_ID, RECORD, NAME)
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from tailor.process.stage import BATCH_VIEW, Batch, Stage, run_steps
+from tailor.process.stage import BATCH_VIEW, Batch, SqlStep, Stage, run_steps
 from tailor.store.database import Database, run
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,24 @@ class Processor:
                         offsets[stage.name] = hi
                 lo = hi
             return head - start
+
+    def run_exclusive(self, stage_name: str, make_steps: Callable[[int], list[SqlStep]]) -> int:
+        """Runs steps that change a stage's state outside a micro-batch (a user's split), in one transaction.
+
+        `make_steps` gets the stage's offset, the seq up to which its state is applied; no
+        micro-batch runs meanwhile. Returns that offset.
+        """
+        with self._run_lock:
+            hi = self.offsets()[stage_name]
+            cur = self._cur
+            cur.execute("BEGIN")
+            try:
+                run_steps(cur, stage_name, make_steps(hi))
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            return hi
 
     def rebuild(self) -> None:
         """Empties every stage and replays the whole event log through them as one batch."""
