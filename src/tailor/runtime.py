@@ -8,8 +8,10 @@ from pathlib import Path
 from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
 from tailor.config import TailorConfig, load_config
+from tailor.connectors.records import RecordTable
 from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
+from tailor.identity.service import IdentityService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
@@ -22,7 +24,7 @@ def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     """The processing stages, in the order each micro-batch passes through them."""
     identity = (config or TailorConfig()).identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
-    return [EventVolume(), graph]
+    return [EventVolume(), RecordTable(), graph]
 
 
 class Runtime:
@@ -49,6 +51,8 @@ class Runtime:
             proc.interval_ms / 1000,
             head_source=lambda: self.writer.head_seq,
         )
+
+        self.identity_service = IdentityService(self.db, self.processor, self.identity)
 
     def start(self) -> None:
         """Starts the writer and processor threads."""

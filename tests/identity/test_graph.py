@@ -26,9 +26,12 @@ Message = dict[str, Any]
 class Graph:
     """A runtime with the identity stage, fed messages and read back as profiles."""
 
-    def __init__(self, rt: Runtime, max_batch_events: int = 1000) -> None:
+    def __init__(
+        self, rt: Runtime, max_batch_events: int = 1000, limits: dict[str, int] | None = None
+    ) -> None:
         self.rt = rt
-        self.proc = Processor(rt.db, [IdentityGraph()], max_batch_events=max_batch_events)
+        stage = IdentityGraph() if limits is None else IdentityGraph(limits=limits)
+        self.proc = Processor(rt.db, [stage], max_batch_events=max_batch_events)
         self._ids = 0
 
     def send(self, *messages: Message) -> None:
@@ -57,7 +60,13 @@ class Graph:
     def state(self) -> dict[str, list[tuple[Any, ...]]]:
         return {
             t: sorted(self.rt.db.execute(f"SELECT * FROM {t}"))
-            for t in ("identity_nodes", "identity_edges", "identity_refusals", "identity_profiles")
+            for t in (
+                "identity_nodes",
+                "identity_edges",
+                "identity_refusals",
+                "identity_profiles",
+                "identity_event_hubs",
+            )
         }
 
 
@@ -65,6 +74,16 @@ class Graph:
 def graph(data_dir: DataDir) -> Iterator[Graph]:
     rt = Runtime(data_dir.path)
     g = Graph(rt)
+    yield g
+    g.proc.close()
+    rt.close()
+
+
+@pytest.fixture
+def tight(data_dir: DataDir) -> Iterator[Graph]:
+    """A graph whose profiles hold at most two emails and three anonymous ids."""
+    rt = Runtime(data_dir.path)
+    g = Graph(rt, limits={"email": 2, "anonymous_id": 3})
     yield g
     g.proc.close()
     rt.close()
@@ -171,6 +190,46 @@ def test_device_id_from_context_links_to_the_user(graph: Graph) -> None:
     assert graph.same(("device_id", "dev-9"), ("user_id", "u1"))
 
 
+def test_emails_over_the_limit_are_detached_with_a_reason(tight: Graph) -> None:
+    tight.send(*(identify("u1", None, email=f"e{i}@example.org") for i in range(4)))
+    assert tight.same(("user_id", "u1"), ("email", "e0@example.org"))
+    assert tight.same(("user_id", "u1"), ("email", "e1@example.org"))
+    assert not tight.same(("user_id", "u1"), ("email", "e2@example.org"))
+    assert not tight.same(("email", "e2@example.org"), ("email", "e3@example.org"))
+    refused = tight.rt.db.execute("SELECT a_value, reason FROM identity_edges WHERE NOT linking ORDER BY 1")
+    held = "limit: refused, as the profile already holds 2 email values and email {} was seen after them"
+    assert refused == [(e, held.format(e)) for e in ("e2@example.org", "e3@example.org")]
+
+
+def test_a_detached_value_keeps_what_only_it_linked_apart(tight: Graph) -> None:
+    # a4 reaches the profile only through the fourth anonymous id's email: when that id is over
+    # the limit, the email stays apart from the profile too.
+    tight.send(*(identify("u1", f"a{i}") for i in range(3)))
+    tight.send(identify(None, "a3", email="x@example.org"), identify("u1", "a3"))
+    assert not tight.same(("user_id", "u1"), ("anonymous_id", "a3"))
+    assert not tight.same(("user_id", "u1"), ("email", "x@example.org"))
+
+
+def test_external_ids_are_identifiers_and_unknown_types_are_refused(graph: Graph) -> None:
+    graph.send(
+        {
+            "type": "track",
+            "event": "Called",
+            "anonymousId": "a1",
+            "context": {"externalIds": [{"type": "crm_id", "id": "C-9"}, {"type": "shoe_size", "id": "42"}]},
+        }
+    )
+    assert graph.same(("crm_id", "C-9"), ("anonymous_id", "a1"))
+    (reason,) = graph.rt.db.execute("SELECT reason FROM identity_refusals WHERE type = 'shoe_size'")[0]
+    assert "unknown identifier type 'shoe_size'" in reason
+
+
+def test_each_event_belongs_to_its_strongest_identifier(graph: Graph) -> None:
+    graph.send(page("ipad"), identify("u1", "ipad"), page("ipad", "u2"))
+    hubs = graph.rt.db.execute("SELECT seq, type, value FROM identity_event_hubs ORDER BY seq")
+    assert hubs == [(1, "anonymous_id", "ipad"), (2, "user_id", "u1"), (3, "user_id", "u2")]
+
+
 # -- live equals rebuild ---------------------------------------------------------------------------
 
 _users = st.sampled_from(["u1", "u2", "u3", "null", ""])
@@ -198,7 +257,8 @@ _messages = st.one_of(
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_messages, min_size=1, max_size=30), st.integers(1, 8))
-def test_live_state_equals_a_rebuild(graph: Graph, messages: list[Message], batch: int) -> None:
+def test_live_state_equals_a_rebuild(tight: Graph, messages: list[Message], batch: int) -> None:
+    graph = tight
     graph.proc.rebuild()  # hypothesis reuses the directory: start each example from its log
     graph.proc.max_batch_events = batch
     for i in range(0, len(messages), 3):
@@ -208,6 +268,11 @@ def test_live_state_equals_a_rebuild(graph: Graph, messages: list[Message], batc
         "SELECT profile_id FROM identity_profiles WHERE type = 'user_id' GROUP BY ALL HAVING count(*) > 1"
     )
     assert two_users == []
+    over = graph.rt.db.execute(
+        """SELECT profile_id, type, count(*) FROM identity_profiles WHERE type IN ('email', 'anonymous_id')
+        GROUP BY ALL HAVING count(*) > CASE type WHEN 'email' THEN 2 ELSE 3 END"""
+    )
+    assert over == []
     graph.proc.rebuild()
     assert graph.state() == live
 

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
+from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
 
 if TYPE_CHECKING:
@@ -56,7 +57,12 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return error_response(500, "internal_error", "internal error; see the server log")
 
-    routes = [*collect_routes(), *admin_routes(), Route("/openapi.json", openapi, methods=["GET"])]
+    routes = [
+        *collect_routes(),
+        *admin_routes(),
+        *profile_routes(),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
     app.state.runtime = runtime
     return app

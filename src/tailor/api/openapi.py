@@ -7,8 +7,10 @@ from typing import Any
 import msgspec
 
 from tailor import __version__
+from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
+from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
 
@@ -107,10 +109,69 @@ def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 
+class OverrideList(msgspec.Struct):
+    """Every split users made."""
+
+    overrides: list[Override]
+
+
+def _profile_paths(paths: dict[str, Any], not_found: dict[str, Any]) -> None:
+    bad = {"400": _json(_ref("ErrorBody"), "the identifier or request is invalid")}
+    pid = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    identifier = {
+        "name": "identifier",
+        "in": "query",
+        "required": True,
+        "description": "TYPE:VALUE, such as email:ana@example.org (normalised like stored values)",
+        "schema": {"type": "string"},
+    }
+    paths["/api/v1/profiles"] = _admin_op(
+        "The unified profile holding an identifier", _ref("Profile"), [identifier], extra={**bad, **not_found}
+    )
+    paths["/api/v1/profiles/{id}"] = _admin_op(
+        "A profile by id (an absorbed id resolves to the surviving profile)",
+        _ref("Profile"),
+        [pid],
+        extra=not_found,
+    )
+    paths["/api/v1/profiles/{id}/identity"] = _admin_op(
+        "A profile's identifiers and every edge touching them, with evidence",
+        _ref("IdentityExplanation"),
+        [pid],
+        extra=not_found,
+    )
+    split = _admin_op(
+        "Split a profile: remove an edge or block an identifier",
+        _ref("SplitResult"),
+        [pid],
+        method="post",
+        extra={**bad, **not_found},
+    )
+    split["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("SplitRequest")}},
+    }
+    paths["/api/v1/profiles/{id}/identity/split"] = split
+    paths["/api/v1/identity/overrides"] = _admin_op("Every split users made", _ref("OverrideList"))
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the HTTP API."""
     _, components = msgspec.json.schema_components(
-        [MessageDoc, BatchDoc, CollectResult, ErrorBody, EventList, QuarantineList, QuarantineEntry],
+        [
+            MessageDoc,
+            BatchDoc,
+            CollectResult,
+            ErrorBody,
+            EventList,
+            QuarantineList,
+            QuarantineEntry,
+            Profile,
+            IdentityExplanation,
+            SplitRequest,
+            SplitResult,
+            OverrideList,
+        ],
         ref_template="#/components/schemas/{name}",
     )
     not_found = {"404": _json(_ref("ErrorBody"), "no such entry")}
@@ -175,6 +236,7 @@ def openapi_document() -> dict[str, Any]:
         method="post",
         extra={**not_found, **conflict},
     )
+    _profile_paths(paths, not_found)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

@@ -1,0 +1,429 @@
+"""Reading the identity graph back (a person's profile, the evidence of every link) and splitting it.
+
+Profiles are found by any identifier (`email:Ana@Example.org` is normalised as the graph's values
+were) or by profile id, old ids of absorbed profiles included. A split is stored as an override (an
+edge removed, an identifier blocked) that the identity stage applies now and on every rebuild.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from tailor.identity.exceptions import IdentityError
+from tailor.identity.graph import IdentityGraph
+from tailor.process.processor import Processor
+from tailor.process.stage import SqlStep
+from tailor.store.database import Database
+
+# Where an event happened, as one word: the system a record came from, the messaging channel of a
+# message event, the app, the web, or else the library that sent it.
+TOUCH_CHANNEL = """CASE
+    WHEN source_id LIKE 'import:%' THEN json_extract_string(context, '$.record.kind')
+    WHEN event LIKE 'Email %' THEN 'email'
+    WHEN event LIKE 'SMS %' THEN 'sms'
+    WHEN json_exists(context, '$.app') OR json_exists(context, '$.device.type') THEN 'app'
+    WHEN json_exists(context, '$.page') OR type = 'page' THEN 'web'
+    ELSE coalesce(json_extract_string(context, '$.channel'), 'server')
+END"""
+
+# The kind of device an event came from, from the app's device type or the browser's user agent.
+DEVICE_KIND = """CASE
+    WHEN json_extract_string(context, '$.userAgent') SIMILAR TO '.*(SmartTV|Web0S|Tizen|AFT|Roku|BRAVIA).*'
+        THEN 'smart_tv'
+    WHEN json_exists(context, '$.device.type') THEN 'app_' || json_extract_string(context, '$.device.type')
+    WHEN json_extract_string(context, '$.userAgent') SIMILAR TO '.*(Mobile|iPhone|Android).*'
+        THEN 'mobile_web'
+    WHEN json_exists(context, '$.userAgent') THEN 'desktop_web'
+    ELSE NULL
+END"""
+
+
+class Identifier(msgspec.Struct):
+    """One identifier of a profile, with when it was first and last seen."""
+
+    type: str
+    value: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+class Device(msgspec.Struct):
+    """A device a profile was seen on: the device id of an app, else the browser's anonymous id."""
+
+    kind: str
+    id: str
+    model: str | None
+    events: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class TraitValue(msgspec.Struct):
+    """A trait's latest value and where it came from."""
+
+    value: Any
+    source_id: str
+    seq: int
+    at: datetime
+
+
+class Profile(msgspec.Struct):
+    """The unified profile: every identifier, when and where the person was seen, and their traits."""
+
+    profile_id: str
+    aliases: list[str]
+    identifiers: list[Identifier]
+    events: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    channels: dict[str, int]
+    devices: list[Device]
+    sources: list[str]
+    traits: dict[str, TraitValue]
+    computed_traits: dict[str, Any]
+    segments: list[str]
+    consents: list[Any]
+
+
+class Endpoint(msgspec.Struct):
+    """One end of an identity edge."""
+
+    type: str
+    value: str
+    profile_id: str | None
+
+
+class Evidence(msgspec.Struct):
+    """What created an edge: the first event or record carrying both identifiers, and how often it recurs."""
+
+    seq: int
+    message_id: str
+    kind: str
+    first_seen: datetime | None
+    last_seq: int
+    events: int
+
+
+class Edge(msgspec.Struct):
+    """A link between two identifiers and whether it joins them, with the reason when it does not."""
+
+    a: Endpoint
+    b: Endpoint
+    linking: bool
+    rule: str
+    reason: str | None
+    evidence: Evidence
+
+
+class Change(msgspec.Struct):
+    """A merge or split of this profile, at the batch that ended with `seq`."""
+
+    seq: int
+    change: str
+    profile_id: str
+    other_id: str
+    at: datetime
+
+
+class Override(msgspec.Struct):
+    """A user's split: an edge removed or an identifier blocked."""
+
+    id: str
+    action: str
+    a: str
+    b: str | None
+    note: str | None
+    created_at: datetime
+
+
+class IdentityExplanation(msgspec.Struct):
+    """A profile's identifiers and every edge touching them, with evidence, changes and overrides."""
+
+    profile_id: str
+    identifiers: list[Identifier]
+    edges: list[Edge]
+    changes: list[Change]
+    overrides: list[Override]
+
+
+class SplitResult(msgspec.Struct):
+    """What a split did: the override stored and the profiles the old members now belong to."""
+
+    override: Override
+    profiles: dict[str, list[str]]
+
+
+class NotFoundError(IdentityError, LookupError):
+    """No profile holds the identifier or has the id asked for."""
+
+
+class BadIdentifierError(IdentityError, ValueError):
+    """An identifier in `TYPE:VALUE` form that cannot be used."""
+
+
+class IdentityService:
+    """Lookups, explanations and splits over the identity graph of one store."""
+
+    def __init__(self, db: Database, processor: Processor, graph: IdentityGraph) -> None:
+        self._db = db
+        self._processor = processor
+        self._graph = graph
+
+    # -- finding a profile -------------------------------------------------------------------------
+
+    def parse(self, identifier: str) -> tuple[str, str]:
+        """`TYPE:VALUE` split and the value normalised as the graph's values are."""
+        type, sep, raw = identifier.partition(":")
+        if not sep or not type or not raw:
+            raise BadIdentifierError(
+                f"identifier must be TYPE:VALUE (such as email:ana@example.org), got {identifier!r}"
+            )
+        if type == "profile":
+            return type, raw
+        try:
+            outcome = self._graph.normaliser.normalise(type, raw)
+        except IdentityError as e:
+            raise BadIdentifierError(str(e)) from e
+        if outcome.value is None:
+            raise BadIdentifierError(f"{type} {raw!r} cannot identify anyone: {outcome.reason}")
+        return type, outcome.value
+
+    def resolve(self, identifier: str) -> str:
+        """The current profile id for `TYPE:VALUE`, or for `profile:ID` (old ids of merged profiles too)."""
+        type, value = self.parse(identifier)
+        if type == "profile":
+            return self.resolve_id(value)
+        rows = self._db.execute(
+            "SELECT profile_id FROM identity_profiles WHERE type = ? AND value = ?", [type, value]
+        )
+        if not rows:
+            raise NotFoundError(f"no profile holds {type} {value!r}")
+        return str(rows[0][0])
+
+    def resolve_id(self, profile_id: str) -> str:
+        """A profile id as it is now: itself, or the profile that absorbed it."""
+        rows = self._db.execute(
+            """SELECT profile_id FROM identity_profiles WHERE profile_id = ?
+            UNION ALL SELECT profile_id FROM profile_aliases WHERE old_id = ? LIMIT 1""",
+            [profile_id, profile_id],
+        )
+        if not rows:
+            raise NotFoundError(f"no profile {profile_id!r}")
+        return str(rows[0][0])
+
+    # -- reading a profile -------------------------------------------------------------------------
+
+    def identifiers(self, profile_id: str) -> list[Identifier]:
+        """The identifiers of a profile, oldest first."""
+        rows = self._db.execute(
+            """SELECT p.type, p.value, f.received_at, l.received_at
+            FROM identity_profiles p JOIN identity_nodes n USING (type, value)
+            LEFT JOIN events f ON f.seq = n.first_seq LEFT JOIN events l ON l.seq = n.last_seq
+            WHERE p.profile_id = ? ORDER BY n.first_seq, p.type, p.value""",
+            [profile_id],
+        )
+        return [Identifier(t, v, first, last) for t, v, first, last in rows]
+
+    def profile(self, profile_id: str) -> Profile:
+        """The unified profile of a (current or absorbed) profile id."""
+        pid = self.resolve_id(profile_id)
+        events = f"""(SELECT e.* FROM identity_event_hubs h
+            JOIN identity_profiles p ON p.type = h.type AND p.value = h.value AND p.profile_id = '{_q(pid)}'
+            JOIN events e ON e.seq = h.seq)"""
+        ((count, first, last),) = self._db.execute(
+            f"SELECT count(*), min(timestamp), max(timestamp) FROM {events}"
+        )
+        channels = dict(
+            self._db.execute(
+                f"SELECT {TOUCH_CHANNEL} AS c, count(*) FROM {events} GROUP BY c ORDER BY 2 DESC"
+            )
+        )
+        devices = [
+            Device(*row)
+            for row in self._db.execute(
+                f"""SELECT kind, id, any_value(model), count(*), min(timestamp), max(timestamp) FROM (
+                    SELECT {DEVICE_KIND} AS kind,
+                           coalesce(json_extract_string(context, '$.device.id'), anonymous_id) AS id,
+                           json_extract_string(context, '$.device.model') AS model, timestamp
+                    FROM {events}
+                ) WHERE kind IS NOT NULL AND id IS NOT NULL GROUP BY kind, id ORDER BY min(timestamp)"""
+            )
+        ]
+        sources = [s for (s,) in self._db.execute(f"SELECT DISTINCT source_id FROM {events} ORDER BY 1")]
+        traits: dict[str, TraitValue] = {}
+        for source_id, seq, at, text in self._db.execute(
+            f"""SELECT source_id, seq, timestamp, traits FROM {events}
+            WHERE type = 'identify' AND traits IS NOT NULL ORDER BY seq"""
+        ):
+            for key, value in msgspec.json.decode(text).items():
+                if value not in (None, ""):
+                    traits[key] = TraitValue(value, source_id, seq, at)
+        aliases = [
+            a
+            for (a,) in self._db.execute(
+                "SELECT old_id FROM profile_aliases WHERE profile_id = ? ORDER BY 1", [pid]
+            )
+        ]
+        return Profile(
+            profile_id=pid,
+            aliases=aliases,
+            identifiers=self.identifiers(pid),
+            events=int(count),
+            first_seen=first,
+            last_seen=last,
+            channels={str(k): int(v) for k, v in channels.items()},
+            devices=devices,
+            sources=sources,
+            traits=traits,
+            computed_traits={},
+            segments=[],
+            consents=[],
+        )
+
+    def explain(self, profile_id: str) -> IdentityExplanation:
+        """A profile's identifiers and every edge touching them, each with its evidence."""
+        pid = self.resolve_id(profile_id)
+        rows = self._db.execute(
+            """WITH mine AS (SELECT type, value FROM identity_profiles WHERE profile_id = ?)
+            SELECT e.a_type, e.a_value, pa.profile_id, e.b_type, e.b_value, pb.profile_id,
+                   e.linking, e.shared, e.cut, e.reason, e.seq, e.message_id, e.kind, ev.received_at,
+                   e.last_seq, e.events
+            FROM identity_edges e
+            LEFT JOIN identity_profiles pa ON pa.type = e.a_type AND pa.value = e.a_value
+            LEFT JOIN identity_profiles pb ON pb.type = e.b_type AND pb.value = e.b_value
+            LEFT JOIN events ev ON ev.seq = e.seq
+            WHERE (e.a_type, e.a_value) IN (SELECT (type, value) FROM mine)
+               OR (e.b_type, e.b_value) IN (SELECT (type, value) FROM mine)
+            ORDER BY e.seq, e.a_type, e.a_value, e.b_type, e.b_value""",
+            [pid],
+        )
+        edges = []
+        for at, av, ap, bt, bv, bp, linking, shared, cut, reason, seq, mid, kind, seen, last, n in rows:
+            rule = (
+                "split"
+                if cut
+                else "shared_device"
+                if shared
+                else "linked"
+                if linking
+                else ("limit" if (reason or "").startswith("limit") else "one_user_id")
+            )
+            edges.append(
+                Edge(
+                    Endpoint(at, av, ap),
+                    Endpoint(bt, bv, bp),
+                    bool(linking),
+                    rule,
+                    reason,
+                    Evidence(int(seq), mid, kind, seen, int(last), int(n)),
+                )
+            )
+        changes = [
+            Change(*r)
+            for r in self._db.execute(
+                """SELECT seq, change, profile_id, other_id, changed_at FROM profile_changes
+                WHERE profile_id = ? OR other_id = ? ORDER BY seq, changed_at""",
+                [pid, pid],
+            )
+        ]
+        touched = {f"{e.a.type}:{e.a.value}" for e in edges} | {f"{e.b.type}:{e.b.value}" for e in edges}
+        touched |= {f"{i.type}:{i.value}" for i in self.identifiers(pid)}
+        overrides = [o for o in self.overrides() if o.a in touched or o.b in touched]
+        return IdentityExplanation(pid, self.identifiers(pid), edges, changes, overrides)
+
+    def overrides(self) -> list[Override]:
+        """Every split users made, oldest first."""
+        return [
+            Override(oid, action, f"{at}:{av}", None if bt is None else f"{bt}:{bv}", note, created)
+            for oid, action, at, av, bt, bv, note, created in self._db.execute(
+                """SELECT id, action, a_type, a_value, b_type, b_value, note, created_at
+                FROM identity_overrides ORDER BY created_at"""
+            )
+        ]
+
+    # -- splitting ---------------------------------------------------------------------------------
+
+    def split(
+        self,
+        profile_id: str,
+        *,
+        remove_edge: tuple[str, str] | None = None,
+        block: str | None = None,
+        note: str | None = None,
+    ) -> SplitResult:
+        """Splits a profile by removing one of its edges or blocking one of its identifiers.
+
+        The override is stored, the edges it cuts stop linking, and the profile's component is formed
+        again at once; every later batch and every rebuild applies it too.
+        """
+        pid = self.resolve_id(profile_id)
+        if (remove_edge is None) == (block is None):
+            raise BadIdentifierError(
+                "a split needs exactly one of remove_edge (two identifiers) or block (one)"
+            )
+        members = {(i.type, i.value) for i in self.identifiers(pid)}
+        if block is not None:
+            a = self.parse(block)
+            if a not in members:
+                raise BadIdentifierError(f"profile {pid} does not hold {a[0]}:{a[1]}")
+            b: tuple[str, str] | None = None
+            action = "block"
+        else:
+            assert remove_edge is not None
+            a, b = sorted((self.parse(remove_edge[0]), self.parse(remove_edge[1])))
+            if a not in members or b not in members:
+                raise BadIdentifierError(f"profile {pid} does not hold both {a[0]}:{a[1]} and {b[0]}:{b[1]}")
+            if not self._db.execute(
+                """SELECT 1 FROM identity_edges
+                WHERE a_type = ? AND a_value = ? AND b_type = ? AND b_value = ?""",
+                [*a, *b],
+            ):
+                raise BadIdentifierError(f"there is no edge between {a[0]}:{a[1]} and {b[0]}:{b[1]}")
+            action = "remove_edge"
+        oid = f"ovr_{uuid.uuid4().hex[:16]}"
+        created = datetime.now(UTC)
+
+        def steps(hi: int) -> list[SqlStep]:
+            # The override goes in with the recomputation, in one transaction.
+            return [_insert_override(oid, action, a, b, note, created), *self._graph.override_steps(oid, hi)]
+
+        self._processor.run_exclusive(self._graph.name, steps)
+        profiles: dict[str, list[str]] = {}
+        for t, v in sorted(members):
+            rows = self._db.execute(
+                "SELECT profile_id FROM identity_profiles WHERE type = ? AND value = ?", [t, v]
+            )
+            profiles.setdefault(str(rows[0][0]), []).append(f"{t}:{v}")
+        override = Override(
+            oid, action, f"{a[0]}:{a[1]}", None if b is None else f"{b[0]}:{b[1]}", note, created
+        )
+        return SplitResult(override, profiles)
+
+
+def _q(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _insert_override(
+    oid: str, action: str, a: tuple[str, str], b: tuple[str, str] | None, note: str | None, created: datetime
+) -> SqlStep:
+    def lit(v: str | None) -> str:
+        return "NULL" if v is None else f"'{_q(v)}'"
+
+    values = ", ".join(
+        [
+            lit(oid),
+            lit(action),
+            lit(a[0]),
+            lit(a[1]),
+            lit(None if b is None else b[0]),
+            lit(None if b is None else b[1]),
+            lit(note),
+            f"'{created.isoformat()}'::TIMESTAMPTZ",
+        ]
+    )
+    return SqlStep(f"INSERT INTO identity_overrides VALUES ({values})", "identity_overrides")
