@@ -226,7 +226,9 @@ def test_external_ids_are_identifiers_and_unknown_types_are_refused(graph: Graph
 
 def test_each_event_belongs_to_its_strongest_identifier(graph: Graph) -> None:
     graph.send(page("ipad"), identify("u1", "ipad"), page("ipad", "u2"))
-    hubs = graph.rt.db.execute("SELECT seq, type, value FROM identity_event_hubs ORDER BY seq")
+    hubs = graph.rt.db.execute(
+        "SELECT h.seq, n.type, n.value FROM identity_event_hubs h JOIN identity_nodes n USING (k) ORDER BY 1"
+    )
     assert hubs == [(1, "anonymous_id", "ipad"), (2, "user_id", "u1"), (3, "user_id", "u2")]
 
 

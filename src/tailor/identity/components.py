@@ -1,12 +1,17 @@
 """Profiles as connected components of the linking edges, recomputed for the components a batch touches.
 
-The outcome for a component is a pure function of its edges, whatever the batches they came in:
+Every identifier keeps the label of its candidate component: its connected component over the
+edges that neither the shared-device rule nor a split has cut, labelled by the smallest key in
+it. A batch recomputes only the candidate components of its identifiers (and of the nodes an
+override touches): their nodes are found by label, their edges by key, so a batch reads two
+narrow slices of the graph, never the whole of it.
 
-- the candidate component of a node is its connected component over the edges that neither the
-  shared-device rule nor a split has cut;
-- within it every node joins the user id nearest to it (fewest hops, then the earliest evidence,
-  then the smaller user id), so a component never holds two user ids; an edge between nodes that
-  joined different user ids is refused;
+Within a candidate component the outcome is a pure function of its edges, whatever the batches
+they came in:
+
+- every node joins the user id nearest to it (fewest hops, then the earliest evidence, then the
+  smaller user id), so a profile never holds two user ids; an edge between nodes that joined
+  different user ids is refused;
 - the remaining nodes (no user id in reach) form components by plain label propagation;
 - per-type limits: where a profile so formed holds more values of a type than its limit (say six
   emails where five are allowed), the values seen last are over the limit; they are detached
@@ -17,6 +22,10 @@ The outcome for a component is a pure function of its edges, whatever the batche
 
 Every merge and split of a live profile is logged in `profile_changes` with the batch's last seq,
 for the stages downstream (profiles, segments, journeys) to follow.
+
+Inputs: `_idg_seedc(component)` (the labels of the affected components), `_idg_bnodes` (new
+nodes: k, type, value, first_seq), `_idg_be` (the batch's edges, `cut` and `reason` set where an
+override cuts them) and `_idg_keys` (the batch's identifiers).
 """
 
 from __future__ import annotations
@@ -37,11 +46,9 @@ DEFAULT_LIMITS: Mapping[str, int] = {
 }
 """How many values of a type one profile may hold (one user id always; see the module text)."""
 
-# Both directions of the edges that neither the shared-device rule nor a split has cut.
-_CANDIDATE_LINKS = """(SELECT a_type AS s_type, a_value AS s_value, b_type AS d_type, b_value AS d_value
-     FROM identity_edges WHERE NOT shared AND NOT cut
-     UNION ALL
-     SELECT b_type, b_value, a_type, a_value FROM identity_edges WHERE NOT shared AND NOT cut)"""
+SHARED_TYPES = ("anonymous_id", "device_id")
+"""Identifier types the shared-device rule applies to. They sort before `user_id`, so in every
+edge between one of them and a user id the device is end `a` and the user id end `b`."""
 
 
 def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
@@ -99,43 +106,98 @@ def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
 
 
 def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list[SqlStep]:
-    """Steps that recompute profiles, aliases and edge verdicts of the components around `_idg_seeds`.
+    """Steps that recompute components, profiles, aliases and edge verdicts around the batch.
 
     `hi` is the batch's last seq, with which merges and splits are logged.
     """
     profile_id = PROFILE_ID.format(t="e.first.t", v="e.first.v")
     caps = " ".join(f"WHEN '{t}' THEN {int(n)}" for t, n in sorted(limits.items()))
     cap = f"CASE c.type {caps} ELSE NULL END" if caps else "NULL"
+    shared_types = ", ".join(f"'{t}'" for t in SHARED_TYPES)
     return [
+        # The nodes of every affected candidate component, by label, and the new nodes.
         SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE _idg_cn AS
-            WITH RECURSIVE reach(type, value) AS (
-                SELECT type, value FROM _idg_seeds
+            """CREATE OR REPLACE TEMP TABLE _idg_cn0 AS
+            SELECT k, type, value, first_seq, component AS old_component, profile_id AS old_profile,
+                   shared AS old_shared
+            FROM identity_nodes WHERE component IN (SELECT component FROM _idg_seedc)
+            UNION ALL
+            SELECT k, type, value, first_seq, NULL, NULL, FALSE FROM _idg_bnodes""",
+            "_idg_cn0",
+        ),
+        # Their stored edges, found by their first end (see SHARED_TYPES), and the batch's new ones.
+        SqlStep(
+            """CREATE OR REPLACE TEMP TABLE _idg_se AS
+            SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
+            FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0)""",
+            "_idg_se",
+        ),
+        SqlStep(
+            "CREATE OR REPLACE TEMP TABLE _idg_benew AS SELECT * FROM _idg_be ANTI JOIN _idg_se USING (a, b)",
+            "_idg_benew",
+        ),
+        # Shared-device protection: the distinct user ids each anonymous or device id of the batch
+        # has been seen with.
+        SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _idg_touched_users AS
+            WITH touched AS (SELECT k FROM _idg_keys WHERE type IN ({shared_types})),
+            links AS (
+                SELECT a, b FROM _idg_se WHERE b_type = 'user_id' AND a IN (SELECT k FROM touched)
                 UNION
-                SELECT l.d_type, l.d_value FROM reach r
-                JOIN {_CANDIDATE_LINKS} l ON l.s_type = r.type AND l.s_value = r.value
+                SELECT a, b FROM _idg_be WHERE b_type = 'user_id' AND a IN (SELECT k FROM touched)
             )
-            SELECT CAST(row_number() OVER (ORDER BY r.type, r.value) AS INTEGER) AS id, r.type, r.value,
-                   {{'s': n.first_seq, 't': r.type, 'v': r.value}} AS first
-            FROM reach r JOIN identity_nodes n USING (type, value)""",
+            SELECT a AS k, count(*) AS users FROM links GROUP BY a""",
+            "_idg_touched_users",
+        ),
+        SqlStep(
+            """CREATE OR REPLACE TEMP TABLE _idg_cn AS
+            SELECT CAST(row_number() OVER (ORDER BY k) AS INTEGER) AS id, c.*,
+                   old_shared OR coalesce(u.users >= 2, FALSE) AS shared, u.users,
+                   {'s': first_seq, 't': type, 'v': value} AS first
+            FROM _idg_cn0 c LEFT JOIN _idg_touched_users u USING (k)""",
             "_idg_cn",
         ),
         SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _idg_ce AS
+            WITH every AS (
+                SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut, FALSE AS new
+                FROM _idg_se
+                UNION ALL
+                SELECT a, b, a_type, a_value, b_type, b_value, seq, FALSE, reason, FALSE, cut, TRUE
+                FROM _idg_benew
+            )
+            SELECT every.*, ca.id AS src, cb.id AS dst,
+                   every.cut OR (every.b_type = 'user_id' AND every.a_type IN ({shared_types})
+                                 AND coalesce(ca.shared, FALSE)) AS excluded
+            FROM every LEFT JOIN _idg_cn ca ON ca.k = every.a LEFT JOIN _idg_cn cb ON cb.k = every.b""",
+            "_idg_ce",
+        ),
+        SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_adj AS
-            SELECT a.id AS src, b.id AS dst, e.seq
-            FROM identity_edges e
-            JOIN _idg_cn a ON a.type = e.a_type AND a.value = e.a_value
-            JOIN _idg_cn b ON b.type = e.b_type AND b.value = e.b_value
-            WHERE NOT e.shared AND NOT e.cut""",
+            SELECT src, dst, seq FROM _idg_ce WHERE NOT excluded AND src IS NOT NULL AND dst IS NOT NULL""",
             "_idg_adj",
+        ),
+        # Candidate components, labelled by their smallest key.
+        SqlStep(
+            """CREATE OR REPLACE TEMP TABLE _idg_comp AS
+            WITH RECURSIVE adj AS (SELECT src, dst FROM _idg_adj UNION ALL SELECT dst, src FROM _idg_adj),
+            lp(node, label) USING KEY (node) AS (
+                SELECT id, k FROM _idg_cn
+                UNION
+                SELECT a.dst, min(w.label) FROM lp w JOIN adj a ON a.src = w.node
+                JOIN recurring.lp r ON r.node = a.dst
+                GROUP BY a.dst HAVING min(w.label) < any_value(r.label)
+            )
+            SELECT node AS id, label AS component FROM lp""",
+            "_idg_comp",
         ),
         SqlStep("CREATE OR REPLACE TEMP TABLE _idg_all AS SELECT id FROM _idg_cn", "_idg_all"),
         *_grouping("_idg_adj", "_idg_all", "_idg_grp1"),
         # Values over their type's limit: those seen last in each first-pass profile.
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_over AS
-            SELECT id, type, grp, cap FROM (
-                SELECT c.id, c.type, g.grp, {cap} AS cap,
+            SELECT id, type, value, grp, cap FROM (
+                SELECT c.id, c.type, c.value, g.grp, {cap} AS cap,
                        row_number() OVER (PARTITION BY g.grp, c.type ORDER BY c.first) AS rank
                 FROM _idg_cn c JOIN _idg_grp1 g USING (id)
             ) WHERE rank > cap""",
@@ -144,11 +206,8 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
         # The second pass regroups only the candidate components holding a value over a limit.
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_redo AS
-            WITH RECURSIVE adj AS (SELECT src, dst FROM _idg_adj UNION ALL SELECT dst, src FROM _idg_adj),
-            reach(id) AS (
-                SELECT id FROM _idg_over UNION SELECT a.dst FROM reach r JOIN adj a ON a.src = r.id
-            )
-            SELECT id FROM reach""",
+            SELECT id FROM _idg_comp WHERE component IN (
+                SELECT component FROM _idg_comp WHERE id IN (SELECT id FROM _idg_over))""",
             "_idg_redo",
         ),
         SqlStep(
@@ -162,11 +221,12 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_new AS
             WITH grouped AS (
-                SELECT c.id, c.type, c.value, c.first, coalesce(g2.grp, g1.grp) AS grp
+                SELECT c.*, coalesce(g2.grp, g1.grp) AS grp, m.component
                 FROM _idg_cn c JOIN _idg_grp1 g1 USING (id) LEFT JOIN _idg_grp2 g2 USING (id)
+                JOIN _idg_comp m USING (id)
             ),
             earliest AS (SELECT grp, min(first) AS first FROM grouped GROUP BY grp)
-            SELECT g.id, g.type, g.value, g.first, {profile_id} AS profile_id, g.grp
+            SELECT g.*, {profile_id} AS profile_id
             FROM grouped g JOIN earliest e USING (grp)""",
             "_idg_new",
         ),
@@ -175,23 +235,22 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_absorbed AS
             WITH old AS (
-                SELECT p.profile_id AS old_id, arg_min(n.profile_id, n.first) AS target
-                FROM identity_profiles p JOIN _idg_new n USING (type, value)
-                GROUP BY p.profile_id
+                SELECT old_profile AS old_id, arg_min(profile_id, first) AS target
+                FROM _idg_new WHERE old_profile IS NOT NULL GROUP BY old_profile
             )
             SELECT old_id, target FROM old WHERE old_id NOT IN (SELECT profile_id FROM _idg_new)""",
             "_idg_absorbed",
         ),
-        # A profile id that appears for nodes that belonged to a profile which still exists split off it.
+        # A profile id that appears for nodes of a profile that still exists split off it.
         SqlStep(
             f"""INSERT INTO profile_changes
             SELECT {int(hi)}, 'merged', target, old_id, now() FROM _idg_absorbed
             UNION ALL
-            SELECT DISTINCT {int(hi)}, 'split', n.profile_id, p.profile_id, now()
-            FROM identity_profiles p JOIN _idg_new n USING (type, value)
-            WHERE n.profile_id <> p.profile_id
-              AND p.profile_id IN (SELECT profile_id FROM _idg_new)
-              AND p.profile_id NOT IN (SELECT old_id FROM _idg_absorbed)""",
+            SELECT DISTINCT {int(hi)}, 'split', profile_id, old_profile, now()
+            FROM _idg_new
+            WHERE profile_id <> old_profile
+              AND old_profile IN (SELECT profile_id FROM _idg_new)
+              AND old_profile NOT IN (SELECT old_id FROM _idg_absorbed)""",
             "profile_changes",
         ),
         SqlStep(
@@ -208,33 +267,63 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
             "DELETE FROM profile_aliases WHERE old_id IN (SELECT profile_id FROM _idg_new)",
             "profile_aliases (revived)",
         ),
+        # Nodes: changed ones updated, new ones inserted.
         SqlStep(
-            """INSERT INTO identity_profiles SELECT type, value, profile_id FROM _idg_new
-            ON CONFLICT DO UPDATE SET profile_id = excluded.profile_id""",
-            "identity_profiles",
+            """UPDATE identity_nodes SET component = n.component, profile_id = n.profile_id, shared = n.shared
+            FROM (SELECT k, component, profile_id, shared FROM _idg_new
+                  WHERE old_component IS NOT NULL
+                    AND (component <> old_component OR profile_id <> old_profile OR shared <> old_shared)) n
+            WHERE identity_nodes.k = n.k""",
+            "identity_nodes (changed)",
         ),
         SqlStep(
-            """UPDATE identity_edges SET linking = v.linking, reason = v.reason
-            FROM (
-                SELECT e.a_type, e.a_value, e.b_type, e.b_value, a.grp = b.grp AS linking,
-                       CASE WHEN a.grp = b.grp THEN NULL
+            """INSERT INTO identity_nodes
+            SELECT k, type, value, first_seq, shared, component, profile_id FROM _idg_new
+            WHERE old_component IS NULL""",
+            "identity_nodes (new)",
+        ),
+        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and its users;
+        # the rest link when both ends joined the same profile.
+        SqlStep(
+            """CREATE OR REPLACE TEMP TABLE _idg_verdict AS
+            SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
+                   e.excluded AND NOT e.cut AS shared, e.cut,
+                   CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
+                   CASE
+                       WHEN e.cut THEN e.reason
+                       WHEN e.excluded AND ca.users IS NULL THEN e.reason
+                       WHEN e.excluded
+                       THEN 'shared device: ' || e.a_type || ' ' || e.a_value || ' was seen with '
+                            || ca.users || ' user ids, so it links none of them'
+                       WHEN ga.grp = gb.grp THEN NULL
                        WHEN o.id IS NOT NULL
                        THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
                             || ' values and ' || o.type || ' ' || o.value || ' was seen after them'
                        ELSE 'one user_id per profile: refused, as it would join user_id '
-                            || substr(a.grp, 3) || ' and user_id ' || substr(b.grp, 3)
-                       END AS reason
-                FROM identity_edges e
-                JOIN _idg_new a ON a.type = e.a_type AND a.value = e.a_value
-                JOIN _idg_new b ON b.type = e.b_type AND b.value = e.b_value
-                LEFT JOIN (SELECT o.id, o.type, c.value, o.cap FROM _idg_over o JOIN _idg_cn c USING (id)) o
-                  ON o.id = a.id OR o.id = b.id
-                WHERE NOT e.shared AND NOT e.cut
-                QUALIFY row_number() OVER (
-                    PARTITION BY e.a_type, e.a_value, e.b_type, e.b_value ORDER BY o.id NULLS LAST) = 1
-            ) v
-            WHERE identity_edges.a_type = v.a_type AND identity_edges.a_value = v.a_value
-              AND identity_edges.b_type = v.b_type AND identity_edges.b_value = v.b_value""",
+                            || substr(ga.grp, 3) || ' and user_id ' || substr(gb.grp, 3)
+                   END AS reason,
+                   e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
+            FROM _idg_ce e
+            LEFT JOIN _idg_cn ca ON ca.id = e.src
+            LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
+            LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
+            QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",
+            "_idg_verdict",
+        ),
+        SqlStep(
+            """UPDATE identity_edges SET linking = v.linking, reason = v.reason, shared = v.shared
+            FROM (SELECT a, b, linking, reason, shared FROM _idg_verdict
+                  WHERE NOT new AND (linking IS DISTINCT FROM old_linking
+                                     OR reason IS DISTINCT FROM old_reason
+                                     OR shared IS DISTINCT FROM old_shared)) v
+            WHERE identity_edges.a = v.a AND identity_edges.b = v.b""",
             "identity_edges (verdicts)",
+        ),
+        SqlStep(
+            """INSERT INTO identity_edges
+            SELECT v.a, v.b, v.a_type, v.a_value, v.b_type, v.b_value, n.seq, n.message_id, n.kind,
+                   v.linking, v.reason, v.shared, v.cut
+            FROM _idg_verdict v JOIN _idg_benew n USING (a, b) WHERE v.new""",
+            "identity_edges (new)",
         ),
     ]

@@ -23,35 +23,42 @@ from collections.abc import Mapping
 
 import duckdb
 
-from tailor.identity.components import DEFAULT_LIMITS, component_steps
+from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
-from tailor.process.stage import Batch, SqlStep
+from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
 from tailor.store.database import Database
 
-TABLES = ("identity_nodes", "identity_edges", "identity_refusals", "identity_profiles", "identity_event_hubs")
+TABLES = (
+    "identity_nodes",
+    "identity_sightings",
+    "identity_edges",
+    "identity_edge_sightings",
+    "identity_refusals",
+    "identity_event_hubs",
+)
 """The tables a rebuild empties. `profile_aliases` survives it, as ids handed out must keep resolving;
 so do the user's splits (`identity_overrides`) and the log of changes (`profile_changes`)."""
 
-
-def cut_by_override(e: str, only: str = "TRUE") -> str:
-    """SQL: whether edge `e` is cut by an override (itself removed, or touching a blocked identifier)."""
-    return f"""EXISTS (SELECT 1 FROM identity_overrides o WHERE ({only}) AND (
-    (o.action = 'remove_edge' AND o.a_type = {e}.a_type AND o.a_value = {e}.a_value
-        AND o.b_type = {e}.b_type AND o.b_value = {e}.b_value)
-    OR (o.action = 'block' AND ((o.a_type = {e}.a_type AND o.a_value = {e}.a_value)
-        OR (o.a_type = {e}.b_type AND o.a_value = {e}.b_value)))))"""
-
-
+# Nodes and edges hold what never changes once written (first evidence) and the current verdicts;
+# when each was seen again is appended to the `_sightings` tables, which are cheap to add to and
+# summed when someone asks, instead of updating millions of rows per batch.
 _DDL = """
 CREATE TABLE IF NOT EXISTS identity_nodes (
+    k UBIGINT NOT NULL,
     type VARCHAR NOT NULL,
     value VARCHAR NOT NULL,
     first_seq BIGINT NOT NULL,
-    last_seq BIGINT NOT NULL,
-    PRIMARY KEY (type, value)
+    shared BOOLEAN NOT NULL,
+    component UBIGINT NOT NULL,
+    profile_id VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identity_sightings (
+    k UBIGINT NOT NULL, last_seq BIGINT NOT NULL, events BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS identity_edges (
+    a UBIGINT NOT NULL,
+    b UBIGINT NOT NULL,
     a_type VARCHAR NOT NULL,
     a_value VARCHAR NOT NULL,
     b_type VARCHAR NOT NULL,
@@ -59,19 +66,25 @@ CREATE TABLE IF NOT EXISTS identity_edges (
     seq BIGINT NOT NULL,
     message_id VARCHAR NOT NULL,
     kind VARCHAR NOT NULL,
-    last_seq BIGINT NOT NULL,
-    events BIGINT NOT NULL,
-    shared BOOLEAN NOT NULL,
     linking BOOLEAN NOT NULL,
     reason VARCHAR,
-    cut BOOLEAN NOT NULL DEFAULT FALSE,
-    PRIMARY KEY (a_type, a_value, b_type, b_value)
+    shared BOOLEAN NOT NULL,
+    cut BOOLEAN NOT NULL
 );
-CREATE TABLE IF NOT EXISTS identity_event_hubs (
-    seq BIGINT NOT NULL,
+CREATE TABLE IF NOT EXISTS identity_edge_sightings (
+    a UBIGINT NOT NULL, b UBIGINT NOT NULL, last_seq BIGINT NOT NULL, events BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identity_refusals (
     type VARCHAR NOT NULL,
-    value VARCHAR NOT NULL
+    raw_value VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    message_id VARCHAR NOT NULL,
+    last_seq BIGINT NOT NULL,
+    events BIGINT NOT NULL,
+    PRIMARY KEY (type, raw_value)
 );
+CREATE TABLE IF NOT EXISTS identity_event_hubs (seq BIGINT NOT NULL, k UBIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS identity_overrides (
     id VARCHAR PRIMARY KEY,
     action VARCHAR NOT NULL,
@@ -89,136 +102,164 @@ CREATE TABLE IF NOT EXISTS profile_changes (
     other_id VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
-CREATE TABLE IF NOT EXISTS identity_refusals (
-    type VARCHAR NOT NULL,
-    raw_value VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    seq BIGINT NOT NULL,
-    message_id VARCHAR NOT NULL,
-    last_seq BIGINT NOT NULL,
-    events BIGINT NOT NULL,
-    PRIMARY KEY (type, raw_value)
-);
-CREATE TABLE IF NOT EXISTS identity_profiles (
-    type VARCHAR NOT NULL,
-    value VARCHAR NOT NULL,
-    profile_id VARCHAR NOT NULL,
-    PRIMARY KEY (type, value)
-);
 CREATE TABLE IF NOT EXISTS profile_aliases (
     old_id VARCHAR PRIMARY KEY,
     profile_id VARCHAR NOT NULL
 );
+CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FROM identity_nodes;
 """
 
-# An edge joins two identifiers of one event; (a, b) is ordered so that each pair is stored once.
-_EDGE_STEPS = [
+NODE_KEY = "md5_number_lower({t} || ':' || {v})"
+"""SQL for an identifier's key, from its type and normalised value."""
+
+
+def cut_by_override(e: str, only: str = "TRUE") -> str:
+    """SQL: whether edge `e` is cut by an override (itself removed, or touching a blocked identifier)."""
+    return f"""EXISTS (SELECT 1 FROM identity_overrides o WHERE ({only}) AND (
+    (o.action = 'remove_edge' AND o.a_type = {e}.a_type AND o.a_value = {e}.a_value
+        AND o.b_type = {e}.b_type AND o.b_value = {e}.b_value)
+    OR (o.action = 'block' AND ((o.a_type = {e}.a_type AND o.a_value = {e}.a_value)
+        OR (o.a_type = {e}.b_type AND o.a_value = {e}.b_value)))))"""
+
+
+_SHARED = ", ".join(f"'{t}'" for t in SHARED_TYPES)
+
+# From the batch's identifiers to its new nodes, new edges and the inputs of the component steps.
+_GRAPH_STEPS = [
+    # Existing nodes of the batch, found by key; a key that names another value is a collision.
+    SqlStep(
+        """CREATE OR REPLACE TEMP TABLE _idg_known AS
+        SELECT k, type, value, component FROM identity_nodes WHERE k IN (SELECT k FROM _idg_keys)""",
+        "_idg_known",
+    ),
+    SqlStep(
+        """CREATE OR REPLACE TEMP TABLE _idg_collide AS
+        SELECT i.k, i.type, i.value, n.type AS other_type, n.value AS other_value
+        FROM _idg_keys i JOIN _idg_known n USING (k) WHERE i.type <> n.type OR i.value <> n.value""",
+        "_idg_collide",
+    ),
+    SqlStep(
+        f"""INSERT INTO _idg_bad
+        WITH s AS (
+            SELECT k, min(seq) AS seq, max(seq) AS last_seq, count(*) AS events FROM _idg_ids
+            WHERE k IN (SELECT k FROM _idg_collide) GROUP BY k
+        )
+        SELECT c.type, c.value, 'invalid: its key collides with ' || c.other_type || ' ' || c.other_value
+               || '; it is kept apart', s.seq, e.message_id, s.last_seq, s.events
+        FROM _idg_collide c JOIN s USING (k) JOIN {BATCH_VIEW} e ON e.seq = s.seq""",
+        "_idg_bad (collisions)",
+    ),
+    SqlStep("DELETE FROM _idg_ids WHERE k IN (SELECT k FROM _idg_collide)", "_idg_ids (collisions)"),
+    SqlStep("DELETE FROM _idg_keys WHERE k IN (SELECT k FROM _idg_collide)", "_idg_keys (collisions)"),
+    SqlStep(
+        """INSERT INTO identity_refusals SELECT * FROM _idg_bad
+        ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, events = events + excluded.events""",
+        "identity_refusals",
+    ),
+    SqlStep(
+        "INSERT INTO identity_sightings SELECT k, max(seq), count(*) FROM _idg_ids GROUP BY k",
+        "identity_sightings",
+    ),
+    # Each event's hub: its strongest identifier.
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_hub AS
-        SELECT seq, arg_min(type, (priority, value)) AS h_type, arg_min(value, (priority, value)) AS h_value
-        FROM _idg_ids GROUP BY seq""",
+        SELECT seq, arg_min(k, (priority, k)) AS h_k FROM _idg_ids GROUP BY seq""",
         "_idg_hub",
     ),
+    SqlStep("INSERT INTO identity_event_hubs SELECT seq, h_k FROM _idg_hub", "identity_event_hubs"),
     SqlStep(
-        "INSERT INTO identity_event_hubs SELECT seq, h_type, h_value FROM _idg_hub", "identity_event_hubs"
+        """CREATE OR REPLACE TEMP TABLE _idg_bnodes AS
+        SELECT k, any_value(type) AS type, any_value(value) AS value, min(seq) AS first_seq
+        FROM _idg_ids JOIN _idg_keys USING (k)
+        WHERE k NOT IN (SELECT k FROM _idg_known) GROUP BY k""",
+        "_idg_bnodes",
     ),
+    # An edge joins an event's identifiers to its hub; (a, b) is ordered by (type, value), so each
+    # pair is stored once and a device always comes before the user id it is linked with.
     SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_batch_edges AS
-        WITH spoke AS (
-            SELECT i.seq, i.message_id, i.kind, i.type, i.value, h.h_type, h.h_value
-            FROM _idg_ids i JOIN _idg_hub h USING (seq)
-            WHERE (i.type, i.value) <> (h.h_type, h.h_value)
+        f"""CREATE OR REPLACE TEMP TABLE _idg_batch_edges AS
+        WITH pairs AS (
+            SELECT i.k, h.h_k, min(i.seq) AS seq, max(i.seq) AS last_seq, count(*) AS events
+            FROM _idg_ids i JOIN _idg_hub h USING (seq) WHERE i.k <> h.h_k GROUP BY i.k, h.h_k
+        ),
+        named AS (
+            SELECT p.*, x.type AS x_type, x.value AS x_value, y.type AS y_type, y.value AS y_value,
+                   (x.type, x.value) < (y.type, y.value) AS first
+            FROM pairs p JOIN _idg_keys x ON x.k = p.k JOIN _idg_keys y ON y.k = p.h_k
         ),
         ordered AS (
-            SELECT seq, message_id, kind,
-                   CASE WHEN (type, value) < (h_type, h_value) THEN type ELSE h_type END AS a_type,
-                   CASE WHEN (type, value) < (h_type, h_value) THEN value ELSE h_value END AS a_value,
-                   CASE WHEN (type, value) < (h_type, h_value) THEN h_type ELSE type END AS b_type,
-                   CASE WHEN (type, value) < (h_type, h_value) THEN h_value ELSE value END AS b_value
-            FROM spoke
+            SELECT CASE WHEN first THEN k ELSE h_k END AS a, CASE WHEN first THEN h_k ELSE k END AS b,
+                   CASE WHEN first THEN x_type ELSE y_type END AS a_type,
+                   CASE WHEN first THEN x_value ELSE y_value END AS a_value,
+                   CASE WHEN first THEN y_type ELSE x_type END AS b_type,
+                   CASE WHEN first THEN y_value ELSE x_value END AS b_value,
+                   seq, last_seq, events
+            FROM named
+        ),
+        edges AS (
+            SELECT a, b, any_value(a_type) AS a_type, any_value(a_value) AS a_value,
+                   any_value(b_type) AS b_type, any_value(b_value) AS b_value,
+                   min(seq) AS seq, max(last_seq) AS last_seq, sum(events) AS events
+            FROM ordered GROUP BY a, b
         )
-        SELECT a_type, a_value, b_type, b_value, min(seq) AS seq, arg_min(message_id, seq) AS message_id,
-               arg_min(kind, seq) AS kind, max(seq) AS last_seq, count(*) AS events
-        FROM ordered GROUP BY a_type, a_value, b_type, b_value""",
+        SELECT edges.a, edges.b, edges.a_type, edges.a_value, edges.b_type, edges.b_value, edges.seq,
+               e.message_id, e.type AS kind, edges.last_seq, edges.events
+        FROM edges JOIN {BATCH_VIEW} e ON e.seq = edges.seq""",
         "_idg_batch_edges",
     ),
     SqlStep(
-        """INSERT INTO identity_edges
-        SELECT b.*, FALSE, FALSE, CASE WHEN """
-        + cut_by_override("b")
-        + """ THEN 'split: cut by a user override' END, """
-        + cut_by_override("b")
-        + """ FROM _idg_batch_edges b
-        ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, events = events + excluded.events""",
-        "identity_edges",
-    ),
-    # Shared-device protection; only the batch's own anonymous and device ids can have become shared.
-    SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_shared AS
-        WITH touched AS (
-            SELECT DISTINCT type, value FROM _idg_ids WHERE type IN ('anonymous_id', 'device_id')
-        ),
-        users AS (
-            SELECT a_type AS type, a_value AS value, b_value AS user_id FROM identity_edges
-            WHERE b_type = 'user_id' AND a_type IN ('anonymous_id', 'device_id')
-            UNION ALL
-            SELECT b_type, b_value, a_value FROM identity_edges
-            WHERE a_type = 'user_id' AND b_type IN ('anonymous_id', 'device_id')
-        )
-        SELECT type, value, count(DISTINCT user_id) AS users
-        FROM users SEMI JOIN touched USING (type, value)
-        GROUP BY type, value HAVING count(DISTINCT user_id) >= 2""",
-        "_idg_shared",
+        "INSERT INTO identity_edge_sightings SELECT a, b, last_seq, events FROM _idg_batch_edges",
+        "identity_edge_sightings",
     ),
     SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_cut AS
-        SELECT e.a_type, e.a_value, e.b_type, e.b_value,
-               'shared device: ' || s.type || ' ' || s.value || ' was seen with ' || s.users
-               || ' user ids, so it links none of them' AS reason
-        FROM identity_edges e JOIN _idg_shared s
-          ON (s.type = e.a_type AND s.value = e.a_value AND e.b_type = 'user_id')
-          OR (s.type = e.b_type AND s.value = e.b_value AND e.a_type = 'user_id')""",
-        "_idg_cut",
+        """CREATE OR REPLACE TEMP TABLE _idg_be AS
+        SELECT be.*, """
+        + cut_by_override("be")
+        + """ AS cut, CASE WHEN """
+        + cut_by_override("be")
+        + """ THEN 'split: cut by a user override' END AS reason
+        FROM _idg_batch_edges be""",
+        "_idg_be",
     ),
     SqlStep(
-        """UPDATE identity_edges SET shared = TRUE, linking = FALSE, reason = c.reason
-        FROM _idg_cut c
-        WHERE identity_edges.a_type = c.a_type AND identity_edges.a_value = c.a_value
-          AND identity_edges.b_type = c.b_type AND identity_edges.b_value = c.b_value""",
-        "identity_edges (shared)",
-    ),
-    # Components to recompute: those of the batch's identifiers and of both ends of every cut
-    # edge, as a cut may split a profile.
-    SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_seeds AS
-        SELECT type, value FROM _idg_ids
-        UNION SELECT a_type, a_value FROM _idg_cut
-        UNION SELECT b_type, b_value FROM _idg_cut""",
-        "_idg_seeds",
+        "CREATE OR REPLACE TEMP TABLE _idg_seedc AS SELECT DISTINCT component FROM _idg_known",
+        "_idg_seedc",
     ),
 ]
 
 _TEMP_TABLES = (
+    "_idg_src",
+    "_idg_keys",
+    "_idg_collide",
+    "_idg_raw",
+    "_idg_norm",
+    "_idg_ids",
+    "_idg_bad",
+    "_idg_known",
     "_idg_hub",
+    "_idg_bnodes",
+    "_idg_batch_edges",
+    "_idg_be",
+    "_idg_benew",
+    "_idg_touched_users",
+    "_idg_seedc",
+    "_idg_cn0",
+    "_idg_se",
+    "_idg_cn",
+    "_idg_ce",
+    "_idg_adj",
+    "_idg_comp",
     "_idg_all",
+    "_idg_near",
+    "_idg_cc",
     "_idg_grp1",
     "_idg_over",
     "_idg_redo",
     "_idg_adj2",
     "_idg_grp2",
-    "_idg_raw",
-    "_idg_norm",
-    "_idg_ids",
-    "_idg_batch_edges",
-    "_idg_shared",
-    "_idg_cut",
-    "_idg_seeds",
-    "_idg_cn",
-    "_idg_adj",
-    "_idg_near",
-    "_idg_cc",
     "_idg_new",
     "_idg_absorbed",
+    "_idg_verdict",
 )
 
 
@@ -250,8 +291,8 @@ class IdentityGraph:
         if self._function is None:
             raise RuntimeError("IdentityGraph.setup() must run before steps()")
         return [
-            *extraction_steps(self._function),
-            *_EDGE_STEPS,
+            *extraction_steps(self._function, self.normaliser),
+            *_GRAPH_STEPS,
             *component_steps(batch.hi, self.limits),
             *_cleanup(),
         ]
@@ -265,18 +306,35 @@ class IdentityGraph:
         """
         oid = override_id.replace("'", "''")
         this = f"o.id = '{oid}'"
-        cut = cut_by_override("e", this)
+        key_a = NODE_KEY.format(t="a_type", v="a_value")
+        key_b = NODE_KEY.format(t="b_type", v="b_value")
         return [
             SqlStep(
-                f"""CREATE OR REPLACE TEMP TABLE _idg_seeds AS
-                SELECT a_type AS type, a_value AS value FROM identity_edges e WHERE {cut}
-                UNION SELECT b_type, b_value FROM identity_edges e WHERE {cut}
-                UNION SELECT a_type, a_value FROM identity_overrides o WHERE {this}
-                UNION SELECT b_type, b_value FROM identity_overrides o WHERE {this} AND b_type IS NOT NULL""",
-                "_idg_seeds",
+                f"""CREATE OR REPLACE TEMP TABLE _idg_seedc AS
+                SELECT DISTINCT component FROM identity_nodes WHERE k IN (
+                    SELECT {key_a} FROM identity_overrides o WHERE {this}
+                    UNION SELECT {key_b} FROM identity_overrides o WHERE {this} AND b_type IS NOT NULL)""",
+                "_idg_seedc",
             ),
             SqlStep(
-                f"""UPDATE identity_edges SET cut = TRUE, linking = FALSE,
+                """CREATE OR REPLACE TEMP TABLE _idg_bnodes AS
+                SELECT k, type, value, first_seq FROM identity_nodes WHERE FALSE""",
+                "_idg_bnodes",
+            ),
+            SqlStep(
+                """CREATE OR REPLACE TEMP TABLE _idg_keys AS
+                SELECT k, type, value, 0 AS priority FROM identity_nodes WHERE FALSE""",
+                "_idg_keys",
+            ),
+            SqlStep(
+                """CREATE OR REPLACE TEMP TABLE _idg_be AS
+                SELECT a, b, a_type, a_value, b_type, b_value, seq, message_id, kind,
+                       seq AS last_seq, seq AS events, cut, reason
+                FROM identity_edges WHERE FALSE""",
+                "_idg_be",
+            ),
+            SqlStep(
+                f"""UPDATE identity_edges SET cut = TRUE, linking = FALSE, shared = FALSE,
                     reason = (SELECT 'split: ' || coalesce(o.note, o.action) || ' (override ' || o.id || ')'
                               FROM identity_overrides o WHERE {this})
                 WHERE {cut_by_override("identity_edges", this)}""",

@@ -73,6 +73,14 @@ class IdentifierNormaliser:
             "name": normalise_name,
         }
 
+    def blocked_values(self, type_name: str) -> frozenset[str]:
+        """The case-folded values blocked for a type."""
+        return frozenset(self._blocked.get(type_name, self._blocked_everywhere))
+
+    def blocked_patterns(self, type_name: str) -> tuple[str, ...]:
+        """The regular expressions that block a type's values."""
+        return tuple(p.pattern for p in self._patterns.get(type_name, ()))
+
     def identifier_type(self, type: IdentifierType | str) -> IdentifierType:
         """The identifier type itself, or the built-in or user-defined type of that name."""
         return type if isinstance(type, IdentifierType) else self.rules.identifier_type(type)

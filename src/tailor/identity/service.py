@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from tailor.identity.exceptions import IdentityError
-from tailor.identity.graph import IdentityGraph
+from tailor.identity.graph import NODE_KEY, IdentityGraph
 from tailor.process.processor import Processor
 from tailor.process.stage import SqlStep
 from tailor.store.database import Database
@@ -198,7 +198,7 @@ class IdentityService:
         if type == "profile":
             return self.resolve_id(value)
         rows = self._db.execute(
-            "SELECT profile_id FROM identity_profiles WHERE type = ? AND value = ?", [type, value]
+            f"SELECT profile_id FROM identity_nodes WHERE k = {NODE_KEY.format(t='?', v='?')}", [type, value]
         )
         if not rows:
             raise NotFoundError(f"no profile holds {type} {value!r}")
@@ -207,7 +207,7 @@ class IdentityService:
     def resolve_id(self, profile_id: str) -> str:
         """A profile id as it is now: itself, or the profile that absorbed it."""
         rows = self._db.execute(
-            """SELECT profile_id FROM identity_profiles WHERE profile_id = ?
+            """SELECT profile_id FROM (SELECT profile_id FROM identity_nodes WHERE profile_id = ? LIMIT 1)
             UNION ALL SELECT profile_id FROM profile_aliases WHERE old_id = ? LIMIT 1""",
             [profile_id, profile_id],
         )
@@ -220,10 +220,13 @@ class IdentityService:
     def identifiers(self, profile_id: str) -> list[Identifier]:
         """The identifiers of a profile, oldest first."""
         rows = self._db.execute(
-            """SELECT p.type, p.value, f.received_at, l.received_at
-            FROM identity_profiles p JOIN identity_nodes n USING (type, value)
-            LEFT JOIN events f ON f.seq = n.first_seq LEFT JOIN events l ON l.seq = n.last_seq
-            WHERE p.profile_id = ? ORDER BY n.first_seq, p.type, p.value""",
+            """WITH mine AS (SELECT k, type, value, first_seq FROM identity_nodes WHERE profile_id = ?),
+            last AS (SELECT k, max(last_seq) AS last_seq FROM identity_sightings
+                     WHERE k IN (SELECT k FROM mine) GROUP BY k)
+            SELECT m.type, m.value, f.received_at, l.received_at
+            FROM mine m LEFT JOIN last USING (k)
+            LEFT JOIN events f ON f.seq = m.first_seq LEFT JOIN events l ON l.seq = last.last_seq
+            ORDER BY m.first_seq, m.type, m.value""",
             [profile_id],
         )
         return [Identifier(t, v, first, last) for t, v, first, last in rows]
@@ -231,9 +234,9 @@ class IdentityService:
     def profile(self, profile_id: str) -> Profile:
         """The unified profile of a (current or absorbed) profile id."""
         pid = self.resolve_id(profile_id)
-        events = f"""(SELECT e.* FROM identity_event_hubs h
-            JOIN identity_profiles p ON p.type = h.type AND p.value = h.value AND p.profile_id = '{_q(pid)}'
-            JOIN events e ON e.seq = h.seq)"""
+        events = f"""(SELECT e.* FROM events e WHERE e.seq IN (
+            SELECT h.seq FROM identity_event_hubs h
+            WHERE h.k IN (SELECT k FROM identity_nodes WHERE profile_id = '{_q(pid)}')))"""
         ((count, first, last),) = self._db.execute(
             f"SELECT count(*), min(timestamp), max(timestamp) FROM {events}"
         )
@@ -288,16 +291,22 @@ class IdentityService:
         """A profile's identifiers and every edge touching them, each with its evidence."""
         pid = self.resolve_id(profile_id)
         rows = self._db.execute(
-            """WITH mine AS (SELECT type, value FROM identity_profiles WHERE profile_id = ?)
+            """WITH mine AS (SELECT k FROM identity_nodes WHERE profile_id = ?),
+            touching AS (
+                SELECT * FROM identity_edges WHERE a IN (SELECT k FROM mine) OR b IN (SELECT k FROM mine)
+            ),
+            seen AS (
+                SELECT a, b, max(last_seq) AS last_seq, sum(events) AS events FROM identity_edge_sightings
+                WHERE a IN (SELECT a FROM touching) GROUP BY a, b
+            )
             SELECT e.a_type, e.a_value, pa.profile_id, e.b_type, e.b_value, pb.profile_id,
                    e.linking, e.shared, e.cut, e.reason, e.seq, e.message_id, e.kind, ev.received_at,
-                   e.last_seq, e.events
-            FROM identity_edges e
-            LEFT JOIN identity_profiles pa ON pa.type = e.a_type AND pa.value = e.a_value
-            LEFT JOIN identity_profiles pb ON pb.type = e.b_type AND pb.value = e.b_value
+                   coalesce(s.last_seq, e.seq), coalesce(s.events, 1)
+            FROM touching e
+            LEFT JOIN seen s USING (a, b)
+            LEFT JOIN identity_nodes pa ON pa.k = e.a
+            LEFT JOIN identity_nodes pb ON pb.k = e.b
             LEFT JOIN events ev ON ev.seq = e.seq
-            WHERE (e.a_type, e.a_value) IN (SELECT (type, value) FROM mine)
-               OR (e.b_type, e.b_value) IN (SELECT (type, value) FROM mine)
             ORDER BY e.seq, e.a_type, e.a_value, e.b_type, e.b_value""",
             [pid],
         )
@@ -395,7 +404,7 @@ class IdentityService:
         profiles: dict[str, list[str]] = {}
         for t, v in sorted(members):
             rows = self._db.execute(
-                "SELECT profile_id FROM identity_profiles WHERE type = ? AND value = ?", [t, v]
+                f"SELECT profile_id FROM identity_nodes WHERE k = {NODE_KEY.format(t='?', v='?')}", [t, v]
             )
             profiles.setdefault(str(rows[0][0]), []).append(f"{t}:{v}")
         override = Override(
