@@ -31,6 +31,7 @@ from tailor.connectors.records import import_records, records_count
 from tailor.datadir import Credentials, init_data_dir
 from tailor.demo.synth import RECORD_KINDS, SynthConfig, generate
 from tailor.exceptions import DataDirError
+from tailor.identity.scoring import score_profiles
 from tailor.keyring import KEYRING_FILE
 from tailor.runtime import Runtime
 from tailor.server import serve as serve_forever
@@ -163,6 +164,14 @@ def _send(
     return counts
 
 
+def _state(runtime: Runtime) -> list[list[tuple[Any, ...]]]:
+    """What the processing stages hold, to compare live state with a rebuild."""
+    return [
+        runtime.db.execute(f"SELECT * FROM {table} ORDER BY ALL")
+        for table in ("event_volume", "records", "identity_nodes", "identity_edges", "identity_refusals")
+    ]
+
+
 def _bar_chart(title: str, rows: list[tuple[str, int]], width: int = 40) -> Table:
     table = Table(title=title, show_header=False, box=None, padding=(0, 1))
     top = max((n for _, n in rows), default=1) or 1
@@ -226,6 +235,50 @@ def _summary(
         )
 
 
+def _identity_summary(runtime: Runtime, truth: list[tuple[str, str, str]], console: Console) -> None:
+    db = runtime.db
+    score = score_profiles(db, truth, runtime.identity.normaliser)
+    ((profiles, identifiers),) = db.execute("SELECT count(DISTINCT profile_id), count(*) FROM identity_nodes")
+    table = Table(title="Identity resolution (live, in the processing loop)", show_header=False)
+    table.add_row("identifiers -> unified profiles", f"{identifiers:,} -> {profiles:,}")
+    for rule, n in db.execute(
+        """SELECT CASE WHEN linking THEN 'links joining identifiers'
+                       WHEN cut THEN 'links cut by a user split'
+                       WHEN shared THEN 'links refused: shared device'
+                       WHEN reason LIKE 'limit%' THEN 'links refused: per-type limit'
+                       ELSE 'links refused: two user ids' END, count(*)
+           FROM identity_edges GROUP BY 1 ORDER BY 1"""
+    ):
+        table.add_row(rule, f"{n:,}")
+    ((refused,),) = db.execute("SELECT count(*) FROM identity_refusals")
+    table.add_row("junk or invalid identifier values refused (null, test@test.com, ...)", f"{refused:,}")
+    table.add_row(
+        "scored against the ground truth (never ingested)",
+        f"precision {score.precision:.3f}  recall {score.recall:.3f}  F1 {score.f1:.3f}",
+    )
+    table.add_row("profiles holding two people (over-merged)", f"{score.over_merged_profiles:,}")
+    table.add_row("people spread over several profiles", f"{score.split_persons:,} of {score.persons:,}")
+    console.print(table)
+    types = db.execute("SELECT type, count(*) FROM identity_nodes GROUP BY 1 ORDER BY 2 DESC")
+    console.print(_bar_chart("Identifiers by type", types))
+    # The person seen on the most kinds of device, as the profile API shows them.
+    rows = db.execute(
+        """SELECT profile_id FROM identity_nodes GROUP BY profile_id HAVING bool_or(type = 'user_id')
+           ORDER BY count(*) FILTER (WHERE type IN ('device_id', 'anonymous_id')) DESC, profile_id LIMIT 1"""
+    )
+    if rows:
+        profile = runtime.identity_service.profile(str(rows[0][0]))
+        view = Table(title=f"One unified profile: {profile.profile_id} ({profile.events:,} events)")
+        view.add_column("identifiers")
+        view.add_column("devices")
+        view.add_column("channels")
+        ids = "\n".join(f"{i.type}: {i.value}" for i in profile.identifiers[:12])
+        devices = "\n".join(f"{d.kind} ({d.events})" for d in profile.devices[:8])
+        channels = "\n".join(f"{c}: {n}" for c, n in profile.channels.items())
+        view.add_row(ids, devices, channels)
+        console.print(view)
+
+
 def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: int, console: Console) -> None:
     """Runs the demo; with `serve`, keeps serving until interrupted."""
     data_dir, creds = _prepare_dir(data_dir, console)
@@ -262,10 +315,11 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
                 imports.append(import_records(runtime.db, runtime.writer, kind, path, RECORD_KINDS[kind][0]))
         with console.status("processing the event log"):
             runtime.processor.run_once()
-            live = runtime.db.execute("SELECT * FROM event_volume ORDER BY ALL")
+            live = _state(runtime)
             runtime.processor.rebuild()
-            rebuilt = runtime.db.execute("SELECT * FROM event_volume ORDER BY ALL")
+            rebuilt = _state(runtime)
         _summary(runtime, counts, imports, seconds, console)
+        _identity_summary(runtime, base.truth(), console)
         verdict = "[green]equal[/green]" if live == rebuilt else "[red]DIFFERENT[/red]"
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
         base.write_truth(data_dir / "ground-truth" / "truth.csv")
