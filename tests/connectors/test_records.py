@@ -84,14 +84,14 @@ def test_rows_not_in_utf8_are_quarantined_and_the_rest_imported(runtime: Runtime
 
 def test_records_join_the_identity_graph(runtime: Runtime, tmp_path: Path) -> None:
     path = tmp_path / "crm.csv"
-    path.write_text("crm_id,name,email,mobile\nC1,Ana,Ana@Example.org,020 7946 0018\n", encoding="utf-8")
+    path.write_text("crm_id,name,email,mobile\nC1,Ana,Ana@Example.org,07911 123456\n", encoding="utf-8")
     import_records(runtime.db, runtime.writer, "crm", path, "crm_id")
     runtime.processor.run_once()
     members = runtime.db.execute("SELECT type, value, profile_id FROM identity_profiles ORDER BY type")
     assert [(t, v) for t, v, _ in members] == [
         ("crm_id", "C1"),
         ("email", "ana@example.org"),
-        ("phone", "+442079460018"),
+        ("phone", "+447911123456"),
         ("record", "crm:C1"),
     ]
     assert len({p for _, _, p in members}) == 1

@@ -175,14 +175,53 @@ def test_email_in_traits_links_two_devices_of_one_person(graph: Graph) -> None:
     assert graph.same(("email", "ana@example.org"), ("anonymous_id", "tablet"))
 
 
-def test_an_email_shared_by_two_user_ids_is_refused_with_a_reason(graph: Graph) -> None:
+def test_a_shared_mailbox_links_neither_user(graph: Graph) -> None:
     graph.send(
         identify("u1", None, email="family@example.org"), identify("u2", None, email="family@example.org")
     )
     assert not graph.same(("user_id", "u1"), ("user_id", "u2"))
-    assert graph.same(("user_id", "u1"), ("email", "family@example.org"))  # the earlier evidence wins
-    refused = graph.rt.db.execute("SELECT b_value, reason FROM identity_edges WHERE NOT linking")
-    assert refused == [("u2", "one user_id per profile: refused, as it would join user_id u1 and user_id u2")]
+    assert not graph.same(("user_id", "u1"), ("email", "family@example.org"))
+    reasons = {r for (r,) in graph.rt.db.execute("SELECT reason FROM identity_edges WHERE NOT linking")}
+    assert reasons == {
+        "shared identifier: email family@example.org was seen with 2 user ids, so it links none of them"
+    }
+
+
+def test_a_household_landline_in_two_crm_records_links_neither(graph: Graph) -> None:
+    crm = [
+        {
+            "type": "identify",
+            "anonymousId": f"crm-{c}",
+            "context": {"externalIds": [{"type": "crm_id", "id": c}]},
+            "traits": {"phone": "0161 496 0000", "email": f"{c}@example.org"},
+        }
+        for c in ("C1", "C2")
+    ]
+    graph.send(*crm)
+    assert not graph.same(("crm_id", "C1"), ("crm_id", "C2"))
+    assert graph.same(("crm_id", "C1"), ("email", "c1@example.org"))
+
+
+def test_an_edge_that_would_join_two_user_ids_is_refused_with_a_reason(graph: Graph) -> None:
+    graph.send(identify("u1", None, email="one@example.org"), identify("u2", "a2"))
+    # a2 (u2's browser) now carries u1's email: linking it would put u1 and u2 in one profile.
+    graph.send(
+        {
+            "type": "track",
+            "event": "E",
+            "anonymousId": "a2",
+            "context": {"traits": {"email": "one@example.org"}},
+        }
+    )
+    assert not graph.same(("user_id", "u1"), ("user_id", "u2"))
+    refused = graph.rt.db.execute("SELECT a_value, b_value, reason FROM identity_edges WHERE NOT linking")
+    assert refused == [
+        (
+            "a2",
+            "one@example.org",
+            "one user_id per profile: refused, as it would join user_id u2 and user_id u1",
+        )
+    ]
 
 
 def test_device_id_from_context_links_to_the_user(graph: Graph) -> None:
@@ -313,3 +352,16 @@ def test_no_profile_holds_two_people_in_the_synthetic_base(graph: Graph) -> None
     assert over_merged == []
     assert len(profiles_of) >= 100
     assert split < len(profiles_of)
+
+
+def test_a_landline_is_kept_but_links_no_one(graph: Graph) -> None:
+    graph.send(
+        identify(None, "a1", phone="0161 496 0000", email="mum@example.org"),
+        identify(None, "a2", phone="+44 161 496 0000", email="dad@example.org"),
+    )
+    assert graph.profile("landline", "+441614960000") is not None
+    assert graph.profile("phone", "+441614960000") is None
+    assert not graph.same(("email", "mum@example.org"), ("email", "dad@example.org"))
+    edges = graph.rt.db.execute("SELECT reason FROM identity_edges WHERE b_type = 'landline'")
+    why = "is a fixed-line number, shared by a household or an office, so it links no one"
+    assert {r for (r,) in edges} == {f"landline +441614960000 {why}"}

@@ -244,7 +244,7 @@ def _identity_summary(runtime: Runtime, truth: list[tuple[str, str, str]], conso
     for rule, n in db.execute(
         """SELECT CASE WHEN linking THEN 'links joining identifiers'
                        WHEN cut THEN 'links cut by a user split'
-                       WHEN shared THEN 'links refused: shared device'
+                       WHEN shared THEN 'links refused: shared device, mailbox or landline'
                        WHEN reason LIKE 'limit%' THEN 'links refused: per-type limit'
                        ELSE 'links refused: two user ids' END, count(*)
            FROM identity_edges GROUP BY 1 ORDER BY 1"""

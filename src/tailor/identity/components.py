@@ -46,9 +46,15 @@ DEFAULT_LIMITS: Mapping[str, int] = {
 }
 """How many values of a type one profile may hold (one user id always; see the module text)."""
 
-SHARED_TYPES = ("anonymous_id", "device_id")
-"""Identifier types the shared-device rule applies to. They sort before `user_id`, so in every
-edge between one of them and a user id the device is end `a` and the user id end `b`."""
+SHARED_TYPES = ("anonymous_id", "device_id", "phone", "email")
+"""Identifier types that people share: a family tablet, a household landline, a shared mailbox."""
+
+NON_LINKING_TYPES = ("landline",)
+"""Identifier types kept as evidence that link nothing (see `IdentifierNormaliser.retype`)."""
+
+ANCHOR_TYPES = ("user_id", "crm_id")
+"""Identifier types that each name one person. A shared-type value seen with two values of one
+anchor type (two user ids, two CRM customers) is shared and links none of them."""
 
 
 def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
@@ -114,6 +120,8 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
     caps = " ".join(f"WHEN '{t}' THEN {int(n)}" for t, n in sorted(limits.items()))
     cap = f"CASE c.type {caps} ELSE NULL END" if caps else "NULL"
     shared_types = ", ".join(f"'{t}'" for t in SHARED_TYPES)
+    anchors = ", ".join(f"'{t}'" for t in ANCHOR_TYPES)
+    non_linking = ", ".join(f"'{t}'" for t in NON_LINKING_TYPES)
     return [
         # The nodes of every affected candidate component, by label, and the new nodes.
         SqlStep(
@@ -125,34 +133,41 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
             SELECT k, type, value, first_seq, NULL, NULL, FALSE FROM _idg_bnodes""",
             "_idg_cn0",
         ),
-        # Their stored edges, found by their first end (see SHARED_TYPES), and the batch's new ones.
+        # Their stored edges (an edge a split or the shared rule cut may lead out of them).
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_se AS
             SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
-            FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0)""",
+            FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0) OR b IN (SELECT k FROM _idg_cn0)""",
             "_idg_se",
         ),
         SqlStep(
             "CREATE OR REPLACE TEMP TABLE _idg_benew AS SELECT * FROM _idg_be ANTI JOIN _idg_se USING (a, b)",
             "_idg_benew",
         ),
-        # Shared-device protection: the distinct user ids each anonymous or device id of the batch
-        # has been seen with.
+        # Shared identifiers: for each anonymous id, device id, phone and email of the batch, the
+        # most values of one anchor type (user ids, CRM ids) it has been seen with.
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_touched_users AS
             WITH touched AS (SELECT k FROM _idg_keys WHERE type IN ({shared_types})),
+            edges AS (
+                SELECT a, b, a_type, b_type FROM _idg_se UNION SELECT a, b, a_type, b_type FROM _idg_be
+            ),
             links AS (
-                SELECT a, b FROM _idg_se WHERE b_type = 'user_id' AND a IN (SELECT k FROM touched)
+                SELECT a AS k, b AS anchor, b_type AS anchor_type FROM edges
+                WHERE b_type IN ({anchors}) AND a_type IN ({shared_types}) AND a IN (SELECT k FROM touched)
                 UNION
-                SELECT a, b FROM _idg_be WHERE b_type = 'user_id' AND a IN (SELECT k FROM touched)
-            )
-            SELECT a AS k, count(*) AS users FROM links GROUP BY a""",
+                SELECT b, a, a_type FROM edges
+                WHERE a_type IN ({anchors}) AND b_type IN ({shared_types}) AND b IN (SELECT k FROM touched)
+            ),
+            counted AS (SELECT k, anchor_type, count(*) AS n FROM links GROUP BY k, anchor_type)
+            SELECT k, max(n) AS users, arg_max(anchor_type, (n, anchor_type)) AS anchor_type
+            FROM counted GROUP BY k""",
             "_idg_touched_users",
         ),
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_cn AS
             SELECT CAST(row_number() OVER (ORDER BY k) AS INTEGER) AS id, c.*,
-                   old_shared OR coalesce(u.users >= 2, FALSE) AS shared, u.users,
+                   old_shared OR coalesce(u.users >= 2, FALSE) AS shared, u.users, u.anchor_type,
                    {'s': first_seq, 't': type, 'v': value} AS first
             FROM _idg_cn0 c LEFT JOIN _idg_touched_users u USING (k)""",
             "_idg_cn",
@@ -167,8 +182,13 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
                 FROM _idg_benew
             )
             SELECT every.*, ca.id AS src, cb.id AS dst,
-                   every.cut OR (every.b_type = 'user_id' AND every.a_type IN ({shared_types})
-                                 AND coalesce(ca.shared, FALSE)) AS excluded
+                   CASE WHEN every.b_type IN ({anchors}) AND every.a_type IN ({shared_types})
+                             AND coalesce(ca.shared, FALSE) THEN ca.id
+                        WHEN every.a_type IN ({anchors}) AND every.b_type IN ({shared_types})
+                             AND coalesce(cb.shared, FALSE) THEN cb.id END AS shared_end,
+                   ca.id IS NULL OR cb.id IS NULL AS outside,
+                   every.a_type IN ({non_linking}) OR every.b_type IN ({non_linking}) AS non_linking,
+                   every.cut OR shared_end IS NOT NULL OR outside OR non_linking AS excluded
             FROM every LEFT JOIN _idg_cn ca ON ca.k = every.a LEFT JOIN _idg_cn cb ON cb.k = every.b""",
             "_idg_ce",
         ),
@@ -282,19 +302,31 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
             WHERE old_component IS NULL""",
             "identity_nodes (new)",
         ),
-        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and its users;
-        # the rest link when both ends joined the same profile.
+        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and how many
+        # people it was seen with; the rest link when both ends joined the same profile. An edge
+        # leading out of the affected components (only ever a cut or shared one) keeps its verdict,
+        # but for the count of people when its shared end was seen again.
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_verdict AS
+            f"""CREATE OR REPLACE TEMP TABLE _idg_verdict AS
             SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
-                   e.excluded AND NOT e.cut AS shared, e.cut,
+                   CASE WHEN e.cut THEN FALSE
+                        WHEN e.shared_end IS NOT NULL OR e.non_linking THEN TRUE
+                        ELSE e.outside AND e.shared END AS shared,
+                   e.cut,
                    CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
                    CASE
                        WHEN e.cut THEN e.reason
-                       WHEN e.excluded AND ca.users IS NULL THEN e.reason
-                       WHEN e.excluded
-                       THEN 'shared device: ' || e.a_type || ' ' || e.a_value || ' was seen with '
-                            || ca.users || ' user ids, so it links none of them'
+                       WHEN e.non_linking
+                       THEN CASE WHEN e.a_type IN ({non_linking}) THEN e.a_type || ' ' || e.a_value
+                                 ELSE e.b_type || ' ' || e.b_value END
+                            || ' is a fixed-line number, shared by a household or an office, '
+                            || 'so it links no one'
+                       WHEN e.shared_end IS NOT NULL AND cs.users IS NOT NULL
+                       THEN CASE WHEN cs.type IN ('anonymous_id', 'device_id') THEN 'shared device: '
+                                 ELSE 'shared identifier: ' END
+                            || cs.type || ' ' || cs.value || ' was seen with ' || cs.users || ' '
+                            || replace(cs.anchor_type, '_id', '') || ' ids, so it links none of them'
+                       WHEN e.excluded THEN e.reason
                        WHEN ga.grp = gb.grp THEN NULL
                        WHEN o.id IS NOT NULL
                        THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
@@ -304,7 +336,7 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
                    END AS reason,
                    e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
             FROM _idg_ce e
-            LEFT JOIN _idg_cn ca ON ca.id = e.src
+            LEFT JOIN _idg_cn cs ON cs.id = e.shared_end
             LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
             LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
             QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",

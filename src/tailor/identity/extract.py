@@ -44,10 +44,10 @@ _EXTERNAL_IDS = """SELECT seq, coalesce(json_extract_string(x, '$.type'), '') AS
        coalesce(json_extract_string(x, '$.id'), json_extract_string(x, '$.value')) AS raw
 FROM (SELECT seq, unnest(x) AS x FROM _idg_src WHERE x IS NOT NULL)"""
 
-PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email", "phone")
+PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email", "phone", "landline")
 """Identifier types from strongest to weakest; an event's strongest identifier is the hub of its edges."""
 
-_RESULT = pa.struct([("value", pa.string()), ("reason", pa.string())])
+_RESULT = pa.struct([("value", pa.string()), ("reason", pa.string()), ("type", pa.string())])
 
 
 def register_normaliser(
@@ -69,6 +69,7 @@ def register_normaliser(
         raw = raws.to_pylist()
         values: list[str | None] = [None] * len(raw)
         reasons: list[str | None] = [None] * len(raw)
+        kept_as: list[str | None] = [None] * len(raw)
         for t, positions in by_type.items():
             try:
                 vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
@@ -80,8 +81,10 @@ def register_normaliser(
                 vs = [None] * len(positions)
             for i, v, r in zip(positions, vs, rs, strict=True):
                 values[i], reasons[i] = v, r
+                kept_as[i] = t if v is None else normaliser.retype(t, v)
         return pa.StructArray.from_arrays(
-            [pa.array(values, pa.string()), pa.array(reasons, pa.string())], fields=list(_RESULT)
+            [pa.array(values, pa.string()), pa.array(reasons, pa.string()), pa.array(kept_as, pa.string())],
+            fields=list(_RESULT),
         )
 
     cur = db.cursor()
@@ -91,7 +94,7 @@ def register_normaliser(
             name,
             normalise,
             ["VARCHAR", "VARCHAR"],
-            duckdb.struct_type({"value": "VARCHAR", "reason": "VARCHAR"}),
+            duckdb.struct_type({"value": "VARCHAR", "reason": "VARCHAR", "type": "VARCHAR"}),
             type=duckdb.func.ARROW,
         )
     return name, cur
@@ -137,7 +140,7 @@ def sql_id_normalisation(
             )
         reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
         branches.append(f"WHEN {_lit(name)} THEN {reason}")
-    return f"""(SELECT {{'value': CASE WHEN reason IS NULL THEN t END, 'reason': reason}}
+    return f"""(SELECT {{'value': CASE WHEN reason IS NULL THEN t END, 'reason': reason, 'type': {type_col}}}
         FROM (SELECT t, CASE {type_col} {" ".join(branches)} END AS reason
               FROM (SELECT {text} AS t)))"""
 
@@ -177,15 +180,15 @@ def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[Sq
                 UNION ALL
                 SELECT h, id_type, raw, {function}(id_type, raw) FROM d WHERE id_type NOT IN ({opaque_sql})
             )
-            SELECT h, id_type, raw, n.value AS value, n.reason AS reason,
-                   CASE id_type {priority} ELSE {len(PRIORITY)} END AS priority,
-                   md5_number_lower(id_type || ':' || n.value) AS k
+            SELECT h, id_type, raw, n.value AS value, n.reason AS reason, n.type AS kept_as,
+                   CASE n.type {priority} ELSE {len(PRIORITY)} END AS priority,
+                   md5_number_lower(n.type || ':' || n.value) AS k
             FROM n""",
             "_idg_norm",
         ),
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_keys AS
-            SELECT DISTINCT k, id_type AS type, value, priority FROM _idg_norm WHERE value IS NOT NULL""",
+            SELECT DISTINCT k, kept_as AS type, value, priority FROM _idg_norm WHERE value IS NOT NULL""",
             "_idg_keys",
         ),
         SqlStep(

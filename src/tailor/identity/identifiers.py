@@ -30,6 +30,8 @@ USER_ID = IdentifierType("user_id")
 ANONYMOUS_ID = IdentifierType("anonymous_id")
 EMAIL = IdentifierType("email", "email")
 PHONE = IdentifierType("phone", "phone")
+LANDLINE = IdentifierType("landline", "phone")
+"""A fixed-line phone number: shared by a household or an office, so it is kept but links no one."""
 DEVICE_ID = IdentifierType("device_id")
 CRM_ID = IdentifierType("crm_id")
 RECORD = IdentifierType("record")
@@ -39,7 +41,7 @@ NAME = IdentifierType("name", "name")
 """A person's name as a match field for probabilistic matching; it never links records on its own."""
 
 BUILTIN_TYPES: dict[str, IdentifierType] = {
-    t.name: t for t in (USER_ID, ANONYMOUS_ID, EMAIL, PHONE, DEVICE_ID, CRM_ID, RECORD, NAME)
+    t.name: t for t in (USER_ID, ANONYMOUS_ID, EMAIL, PHONE, LANDLINE, DEVICE_ID, CRM_ID, RECORD, NAME)
 }
 
 

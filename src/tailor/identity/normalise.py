@@ -11,7 +11,7 @@ import msgspec
 from tailor.identity.emails import normalise_email
 from tailor.identity.identifiers import IdentifierType
 from tailor.identity.names import normalise_name
-from tailor.identity.phones import normalise_phone
+from tailor.identity.phones import is_fixed_line, normalise_phone
 from tailor.identity.rules import NormalisationRules
 
 Outcome = tuple[str | None, str | None]
@@ -80,6 +80,12 @@ class IdentifierNormaliser:
     def blocked_patterns(self, type_name: str) -> tuple[str, ...]:
         """The regular expressions that block a type's values."""
         return tuple(p.pattern for p in self._patterns.get(type_name, ()))
+
+    def retype(self, type_name: str, value: str) -> str:
+        """The type a normalised value is kept under: a fixed-line `phone` becomes a `landline`."""
+        if type_name == "phone" and not self.rules.link_fixed_lines and is_fixed_line(value):
+            return "landline"
+        return type_name
 
     def identifier_type(self, type: IdentifierType | str) -> IdentifierType:
         """The identifier type itself, or the built-in or user-defined type of that name."""

@@ -40,3 +40,13 @@ def normalise_phone(
     elif phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
         return None, "invalid: not a possible length for a phone number"
     return phonenumbers.format_number(number, PhoneNumberFormat.E164), None
+
+
+@lru_cache(maxsize=65_536)
+def is_fixed_line(e164: str) -> bool:
+    """Whether an E.164 number is a fixed line (a household, shop or office number).
+
+    Numbers that may be either (as in the United States) are not counted as fixed lines.
+    """
+    number = phonenumbers.parse(e164, None)
+    return phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.FIXED_LINE

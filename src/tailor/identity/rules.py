@@ -95,6 +95,9 @@ class NormalisationRules(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     """Region (ISO 3166 alpha-2) assumed for phone numbers written without a country code."""
     phone_validity: Literal["valid", "possible"] = "valid"
     """Accept numbers only in allocated ranges ("valid") or of any plausible length ("possible")."""
+    link_fixed_lines: bool = False
+    """Whether fixed-line phone numbers link identifiers; by default they are typed `landline` and
+    link nothing, as a household's or an office's number is shared by several people."""
     email_plus_addressing: Literal["keep", "listed", "all"] = "listed"
     """Drop a '+tag' from the local part never, only at `email_plus_domains`, or at every domain."""
     email_plus_domains: frozenset[str] = PLUS_ADDRESSING_DOMAINS

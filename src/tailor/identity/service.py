@@ -190,7 +190,7 @@ class IdentityService:
             raise BadIdentifierError(str(e)) from e
         if outcome.value is None:
             raise BadIdentifierError(f"{type} {raw!r} cannot identify anyone: {outcome.reason}")
-        return type, outcome.value
+        return self._graph.normaliser.retype(type, outcome.value), outcome.value
 
     def resolve(self, identifier: str) -> str:
         """The current profile id for `TYPE:VALUE`, or for `profile:ID` (old ids of merged profiles too)."""
@@ -312,15 +312,7 @@ class IdentityService:
         )
         edges = []
         for at, av, ap, bt, bv, bp, linking, shared, cut, reason, seq, mid, kind, seen, last, n in rows:
-            rule = (
-                "split"
-                if cut
-                else "shared_device"
-                if shared
-                else "linked"
-                if linking
-                else ("limit" if (reason or "").startswith("limit") else "one_user_id")
-            )
+            rule = _rule(linking, shared, cut, reason)
             edges.append(
                 Edge(
                     Endpoint(at, av, ap),
@@ -411,6 +403,17 @@ class IdentityService:
             oid, action, f"{a[0]}:{a[1]}", None if b is None else f"{b[0]}:{b[1]}", note, created
         )
         return SplitResult(override, profiles)
+
+
+def _rule(linking: bool, shared: bool, cut: bool, reason: str | None) -> str:
+    """The merge rule behind an edge's verdict, as one word."""
+    if cut:
+        return "split"
+    if shared:
+        return "shared_device" if (reason or "").startswith("shared device") else "shared_identifier"
+    if linking:
+        return "linked"
+    return "limit" if (reason or "").startswith("limit") else "one_user_id"
 
 
 def _q(text: str) -> str:
