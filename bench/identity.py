@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--skip-splink", action="store_true", help="measure Tailor only")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=120)
     with tempfile.TemporaryDirectory(prefix="tailor-bench-identity-") as tmp:
         out = Path(tmp)
         path, truth = write_inputs(args.people, args.seed, out)
@@ -157,7 +157,7 @@ def main() -> None:
         results = {"Tailor": (score_clusters(t_ids, t_clusters, truth), t_time)}
         if not args.skip_splink:
             (s_ids, s_clusters), s_time = timed(lambda: run_splink(path, args.threshold, out))
-            results["Splink 5 (DuckDB)"] = (score_clusters(s_ids, s_clusters, truth), s_time)
+            results["Splink 5.0"] = (score_clusters(s_ids, s_clusters, truth), s_time)
     table = Table(title="Record matching against ground truth")
     for column in (
         "matcher",

@@ -12,42 +12,74 @@ import pyarrow as pa
 from tailor.exceptions import StoreError
 from tailor.identity.matching.prepare import PreparedRecords
 
+MAX_BLOCK_SIZE = 2_000
+"""A key value shared by more records than this is skipped by its rule: it is a placeholder or a
+very common value, and the pairs it would make (n² / 2) say little and cost much."""
+
 
 @dataclass(frozen=True)
 class BlockingRule:
-    """Pairs of records `l` and `r` for which an SQL condition holds (equalities, so it is a hash join)."""
+    """Pairs of records whose keys are equal: `left` key expressions of one record against the
+    `right` ones of the other (the same unless the rule crosses fields, as for swapped names)."""
 
     name: str
-    condition: str
+    left: tuple[str, ...]
+    right: tuple[str, ...] = ()
+
+    @property
+    def right_keys(self) -> tuple[str, ...]:
+        """The key expressions of the other record of a pair."""
+        return self.right or self.left
 
 
 DEFAULT_RULES = (
-    BlockingRule("email", "l.email = r.email"),
-    BlockingRule("email local part", "l.email_local = r.email_local"),
-    BlockingRule("phone", "l.phone = r.phone"),
-    BlockingRule("last name and initial", "l.last = r.last AND l.initial = r.initial"),
-    # A record with first and last name swapped: both orientations, as each side can be the swapped one.
-    BlockingRule("names swapped", "l.last = r.first AND l.initial = left(r.last, 1)"),
-    BlockingRule("names swapped (mirrored)", "r.last = l.first AND r.initial = left(l.last, 1)"),
-    BlockingRule("date of birth", "l.dob = r.dob"),
-    BlockingRule("postcode and initial", "l.postcode = r.postcode AND l.initial = r.initial"),
+    BlockingRule("email", ("email",)),
+    BlockingRule("email local part", ("email_local",)),
+    BlockingRule("phone", ("phone",)),
+    BlockingRule("last name and initial", ("last", "initial")),
+    # A record with first and last name swapped: both orientations, as either side can be the swapped one.
+    BlockingRule("names swapped", ("last", "initial"), ("first", "left(last, 1)")),
+    BlockingRule("names swapped (mirrored)", ("first", "left(last, 1)"), ("last", "initial")),
+    BlockingRule("date of birth", ("dob",)),
+    BlockingRule("postcode and initial", ("postcode", "initial")),
 )
 """Rules for people: any shared contact point, or a name with a date of birth or a postcode."""
 
 
-def blocking_sql(rules: Sequence[BlockingRule], table: str, first_new: int) -> str:
-    """One query for the distinct pairs (a < b) of any rule that involve a record at or after `first_new`."""
-    selects = [
-        f"""SELECT least(l.i, r.i) AS a, greatest(l.i, r.i) AS b
-        FROM {table} AS l JOIN {table} AS r ON {rule.condition}
+def _side(table: str, keys: tuple[str, ...], max_block_size: int) -> str:
+    """The records with all keys present, as (i, k0, k1, ...), without keys shared by too many records."""
+    columns = ", ".join(f"{expr} AS k{n}" for n, expr in enumerate(keys))
+    names = ", ".join(f"k{n}" for n in range(len(keys)))
+    present = " AND ".join(f"({expr}) IS NOT NULL" for expr in keys)
+    return f"""SELECT * FROM (
+            SELECT i, {names}, count(*) OVER (PARTITION BY {names}) AS block
+            FROM (SELECT i, {columns} FROM {table} WHERE {present})
+        ) WHERE block <= {max_block_size:d}"""
+
+
+def rule_sql(rule: BlockingRule, table: str, first_new: int, max_block_size: int) -> str:
+    """The pairs (a < b) of one rule that involve a record at or after `first_new`, as one SELECT."""
+    on = " AND ".join(f"l.k{n} = r.k{n}" for n in range(len(rule.left)))
+    return f"""SELECT least(l.i, r.i) AS a, greatest(l.i, r.i) AS b
+        FROM ({_side(table, rule.left, max_block_size)}) AS l
+        JOIN ({_side(table, rule.right_keys, max_block_size)}) AS r ON {on}
         WHERE l.i >= {first_new:d} AND (r.i < {first_new:d} OR r.i > l.i)"""
-        for rule in rules
-    ]
+
+
+def blocking_sql(
+    rules: Sequence[BlockingRule], table: str, first_new: int, max_block_size: int = MAX_BLOCK_SIZE
+) -> str:
+    """One query for the distinct pairs (a < b) of any rule that involve a record at or after `first_new`."""
+    selects = [rule_sql(rule, table, first_new, max_block_size) for rule in rules]
     return "\nUNION\n".join(selects) + "\nORDER BY a, b"
 
 
 def candidate_pairs(
-    records: PreparedRecords, rules: Sequence[BlockingRule] = DEFAULT_RULES, *, first_new: int = 0
+    records: PreparedRecords,
+    rules: Sequence[BlockingRule] = DEFAULT_RULES,
+    *,
+    first_new: int = 0,
+    max_block_size: int = MAX_BLOCK_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions (left, right) of the candidate pairs, left < right, with at least one side >= `first_new`.
 
@@ -55,7 +87,7 @@ def candidate_pairs(
     `first_new` on, so that new records are compared with the stored ones and among themselves.
     """
     table = records.table.append_column("i", pa.array(np.arange(len(records), dtype=np.int64)))
-    sql = blocking_sql(rules, "records", first_new)
+    sql = blocking_sql(rules, "records", first_new, max_block_size)
     con = duckdb.connect()
     try:
         con.register("records", table)

@@ -45,6 +45,9 @@ COMPARISONS = (
 )
 """The comparisons of the default model, in the order of the columns of a levels matrix."""
 
+# Level patterns are packed in 3 bits per comparison (NULL and up to 7 levels).
+assert all(len(c.levels) <= 7 for c in COMPARISONS)
+
 
 @dataclass(frozen=True)
 class ComparedPairs:

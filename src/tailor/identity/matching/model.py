@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from tailor.identity.matching.blocking import DEFAULT_RULES, BlockingRule
@@ -43,7 +45,8 @@ class ModelDocument(msgspec.Struct, frozen=True):
     prior: float
     comparisons: list[ComparisonParameters]
     term_frequencies: dict[str, TermFrequencies]
-    blocking_rules: list[tuple[str, str]]
+    blocking_rules: list[tuple[str, list[str], list[str]]]
+    """(name, key expressions of one record, of the other if they differ) of each rule."""
     em_iterations: int
     em_converged: bool
     records_fitted: int
@@ -106,7 +109,7 @@ class MatchModel:
             prior=self.prior,
             comparisons=list(self.comparisons),
             term_frequencies=dict(self.term_frequencies),
-            blocking_rules=[(r.name, r.condition) for r in self.blocking_rules],
+            blocking_rules=[(r.name, list(r.left), list(r.right)) for r in self.blocking_rules],
             em_iterations=self.em_iterations,
             em_converged=self.em_converged,
             records_fitted=self.records_fitted,
@@ -126,7 +129,7 @@ class MatchModel:
             prior=document.prior,
             comparisons=tuple(document.comparisons),
             term_frequencies=document.term_frequencies,
-            blocking_rules=tuple(BlockingRule(n, c) for n, c in document.blocking_rules),
+            blocking_rules=tuple(BlockingRule(n, tuple(a), tuple(b)) for n, a, b in document.blocking_rules),
             em_iterations=document.em_iterations,
             em_converged=document.em_converged,
             records_fitted=document.records_fitted,
@@ -135,21 +138,24 @@ class MatchModel:
 
 def _frequencies(tf: TermFrequencies, values: NDArray[np.object_]) -> NDArray[np.float64]:
     # Each distinct value is looked up once; pairs share their values' frequencies by index.
-    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
-    looked_up = np.array([tf.frequencies.get(v, tf.floor) for v in distinct], dtype=np.float64)
-    return np.asarray(looked_up[inverse], dtype=np.float64)
+    encoded = pc.dictionary_encode(pa.array(values, pa.string()))
+    looked_up = np.array([tf.frequencies.get(v, tf.floor) for v in encoded.dictionary.to_pylist()])
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.asarray(looked_up[indices], dtype=np.float64)
 
 
-def term_frequencies(values: Sequence[object]) -> TermFrequencies:
+def term_frequencies(values: pa.ChunkedArray | pa.Array) -> TermFrequencies:
     """The frequencies of the non-missing values of one field."""
-    present = np.array([v for v in values if v is not None], dtype=object)
-    if present.size == 0:
+    present = values.drop_null()
+    if len(present) == 0:
         return TermFrequencies({}, 1.0)
-    distinct, counts = np.unique(present.astype(str), return_counts=True)
-    total = float(present.size)
-    common = counts >= 2
+    counted = pc.value_counts(present)
+    total = float(len(present))
+    common = pc.greater_equal(counted.field("counts"), 2)
+    shares = pc.divide(pc.cast(counted.field("counts").filter(common), pa.float64()), total)
     return TermFrequencies(
-        {str(v): float(c) / total for v, c in zip(distinct[common], counts[common], strict=True)}, 1.0 / total
+        dict(zip(counted.field("values").filter(common).to_pylist(), shares.to_pylist(), strict=True)),
+        1.0 / total,
     )
 
 

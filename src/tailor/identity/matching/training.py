@@ -28,12 +28,11 @@ class TrainingSession:
 
 
 DEFAULT_SESSIONS = (
-    TrainingSession(BlockingRule("date of birth", "l.dob = r.dob"), frozenset({"dob"})),
+    TrainingSession(BlockingRule("date of birth", ("dob",)), frozenset({"dob"})),
     TrainingSession(
-        BlockingRule("last name and initial", "l.last = r.last AND l.initial = r.initial"),
-        frozenset({"first_name", "last_name"}),
+        BlockingRule("last name and initial", ("last", "initial")), frozenset({"first_name", "last_name"})
     ),
-    TrainingSession(BlockingRule("email", "l.email = r.email"), frozenset({"email"})),
+    TrainingSession(BlockingRule("email", ("email",)), frozenset({"email"})),
 )
 """Sessions that between them estimate m of every comparison, each on fields its rule leaves free."""
 
@@ -157,7 +156,7 @@ class Matcher:
             levels = candidates.levels_of(records, session.rule)
             if len(levels) == 0:
                 continue
-            patterns, counts = np.unique(levels, axis=0, return_counts=True)
+            patterns, counts = level_patterns(levels)
             estimate = [k for k, c in enumerate(COMPARISONS) if c.name not in session.fixed]
             m, _, n, ok = self.expectation_maximisation(patterns, counts, u, estimate)
             iterations, converged = iterations + n, converged and ok
@@ -169,7 +168,7 @@ class Matcher:
         m = [[float(v) for v in np.mean(np.array(rows), axis=0)] for rows in m_estimates]
         # The prior: matches expected among all candidate pairs (EM of the share alone, m and u
         # fixed), over all pairs of records.
-        patterns, counts = np.unique(candidates.compared.levels, axis=0, return_counts=True)
+        patterns, counts = level_patterns(candidates.compared.levels)
         _, share, _, _ = self.expectation_maximisation(patterns, counts, u, [], m_fixed=m)
         n = len(records)
         prior = float(np.clip(share * len(candidates.left) / (n * (n - 1) / 2), 1e-12, 0.5))
@@ -177,8 +176,8 @@ class Matcher:
             prior=prior,
             comparisons=tuple(parameters_for(c, m[k], u[k]) for k, c in enumerate(COMPARISONS)),
             term_frequencies={
-                "first_name": term_frequencies(records.column("first")),
-                "last_name": term_frequencies(records.column("last")),
+                "first_name": term_frequencies(records.table.column("first")),
+                "last_name": term_frequencies(records.table.column("last")),
             },
             blocking_rules=self.settings.blocking_rules,
             em_iterations=iterations,
@@ -225,6 +224,21 @@ class Matcher:
             if change < self.settings.tolerance:
                 return m, prior, iteration, True
         return m, prior, self.settings.max_iterations, False
+
+
+def level_patterns(levels: NDArray[np.int8]) -> tuple[NDArray[np.int8], NDArray[np.int64]]:
+    """The distinct rows of a levels matrix and how often each occurs.
+
+    Each row is packed into one integer (3 bits per comparison) first: sorting integers is many
+    times faster than numpy's row-wise unique.
+    """
+    shifted = levels.astype(np.int64) + 1  # NULL (-1) becomes 0
+    codes = np.zeros(len(levels), dtype=np.int64)
+    for k in range(levels.shape[1]):
+        codes |= shifted[:, k] << (3 * k)
+    distinct, counts = np.unique(codes, return_counts=True)
+    patterns = np.stack([((distinct >> (3 * k)) & 7) - 1 for k in range(levels.shape[1])], axis=1)
+    return patterns.astype(np.int8), counts.astype(np.int64)
 
 
 _EXACT_FIELDS = {"dob": "dob", "email": "email", "phone": "phone"}
