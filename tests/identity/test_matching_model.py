@@ -76,3 +76,17 @@ def test_common_surnames_weigh_less_than_rare_ones() -> None:
     assert weights[0, 1] < weights[1, 1]
     assert weights[0, 1] == pytest.approx(np.log2(m[1][0] / 0.02))
     assert weights[:, [0, 2, 3, 4, 5]].sum() == 0  # missing fields contribute nothing
+
+
+def test_a_shared_address_and_phone_do_not_join_people_whose_first_names_differ() -> None:
+    m, u = _planted(np.random.default_rng(5))
+    model = _model(m, u, 0.02)
+    names = [c.name for c in COMPARISONS]
+    levels = np.zeros((2, len(COMPARISONS)), dtype=np.int8)  # everything agrees exactly
+    levels[1, names.index("first_name")] = len(COMPARISONS[0].levels) - 1  # but the first names differ
+    weights = model.weights(levels, {})
+    for name in ("address", "phone"):
+        k = names.index(name)
+        assert weights[0, k] > 0
+        assert weights[1, k] == 0
+    assert weights[1, names.index("email")] == weights[0, names.index("email")]

@@ -57,7 +57,7 @@ def identity() -> None:
     "--threshold",
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
     default=None,
-    help="Match probability from which two records are the same person (default 0.95).",
+    help="Match probability from which two records are the same person (default 0.8).",
 )
 def match(
     file: Path, id_column: str, output: Path | None, column_options: tuple[str, ...], threshold: float | None

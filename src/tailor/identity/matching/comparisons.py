@@ -31,13 +31,21 @@ class Comparison:
 
 COMPARISONS = (
     Comparison(
-        "first_name", ("exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.8", "initial", "else"), True
+        "first_name",
+        (
+            "exact",
+            "jaro-winkler >= 0.92",
+            "jaro-winkler >= 0.8",
+            "initial of a name given as initial",
+            "else",
+        ),
+        True,
     ),
     Comparison("last_name", ("exact", "jaro-winkler >= 0.92", "jaro-winkler >= 0.8", "else"), True),
     Comparison("dob", ("exact", "day and month swapped", "within a year", "else")),
     # No fuzzy level for emails: similar addresses mostly come from similar names, which are already
     # compared, so a fuzzy email level would count the same evidence twice.
-    Comparison("email", ("exact", "same local part", "else")),
+    Comparison("email", ("exact", "same local part, domain mistyped", "else")),
     Comparison("phone", ("exact", "one digit off", "else")),
     Comparison(
         "address", ("postcode and street", "postcode", "street and town", "postcode district", "else")
@@ -76,6 +84,8 @@ class _Fields:
         self.codes: dict[str, NDArray[np.int64]] = {}
         for name in ("email", "email_local", "phone", "postcode", "district", "street", "city", "initial"):
             self._encode([name], [table.column(name)])
+        domain = pc.struct_field(pc.extract_regex(table.column("email"), r"@(?P<domain>.+)$"), [0])
+        self._encode(["email_domain"], [domain])
         last_initial = pc.utf8_slice_codeunits(table.column("last"), 0, 1)
         self._encode(["first", "last"], [table.column("first"), table.column("last")])
         self._encode(["initial", "last_initial"], [table.column("initial"), last_initial])
@@ -131,6 +141,18 @@ class _Pairs:
             out[todo] = process.cpdist(list(a), list(b), scorer=JaroWinkler.similarity)
         return out
 
+    def distance(self, name: str) -> NDArray[np.int64]:
+        """Levenshtein distance where both are present (a large number elsewhere)."""
+        out = np.full(len(self.left), 1 << 20, dtype=np.int64)
+        mask = self.both(name)
+        equal = self.equal(name)
+        out[equal] = 0
+        todo = mask & ~equal
+        if todo.any():
+            a, b = self.fields.text[name][self.left[todo]], self.fields.text[name][self.right[todo]]
+            out[todo] = process.cpdist(list(a), list(b), scorer=Levenshtein.distance)
+        return out
+
 
 def compare(records: PreparedRecords, left: NDArray[np.int64], right: NDArray[np.int64]) -> ComparedPairs:
     """Levels of every comparison for the pairs (left[k], right[k]) of records, without a loop per pair."""
@@ -152,22 +174,25 @@ def compare(records: PreparedRecords, left: NDArray[np.int64], right: NDArray[np
     has_initial = np.where(swapped, pairs.both("initial", "last_initial"), pairs.both("initial"))
     initial_equal = np.where(swapped, pairs.equal("initial", "last_initial"), pairs.equal("initial"))
 
+    # Two full first names that differ are different names even when their initials agree
+    # (Marcus, Marie): the initial only counts when one record gives no more than the initial.
     first = _select(
         ~has_initial,
-        [first_equal, has_first & (first_sim >= 0.92), has_first & (first_sim >= 0.8), initial_equal],
+        [
+            first_equal,
+            has_first & (first_sim >= 0.92),
+            has_first & (first_sim >= 0.8),
+            ~has_first & initial_equal,
+        ],
     )
     last = _select(~has_last, [last_equal, last_sim >= 0.92, last_sim >= 0.8])
     dob = _compare_dob(fields.dob[left], fields.dob[right])
-    email = _select(~pairs.both("email"), [pairs.equal("email"), pairs.equal("email_local")])
+    # The same local part at a different domain is mostly a namesake (john.smith@ at two
+    # providers); only a domain that looks mistyped (gmial, hotmal) makes it the same mailbox.
+    typo_domain = pairs.equal("email_local") & (pairs.distance("email_domain") <= 2)
+    email = _select(~pairs.both("email"), [pairs.equal("email"), typo_domain])
 
-    has_phone = pairs.both("phone")
-    distance = np.full(len(left), 99, dtype=np.int64)
-    phone_equal = pairs.equal("phone")
-    todo = has_phone & ~phone_equal
-    if todo.any():
-        a, b = fields.text["phone"][left[todo]], fields.text["phone"][right[todo]]
-        distance[todo] = process.cpdist(list(a), list(b), scorer=Levenshtein.distance)
-    phone = _select(~has_phone, [phone_equal, distance == 1])
+    phone = _select(~pairs.both("phone"), [pairs.equal("phone"), pairs.distance("phone") == 1])
 
     address = _compare_address(pairs)
     levels = np.stack([first, last, dob, email, phone, address], axis=1)

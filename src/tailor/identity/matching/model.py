@@ -17,6 +17,8 @@ from tailor.identity.matching.comparisons import COMPARISONS, NULL, Comparison
 from tailor.identity.matching.exceptions import ModelError
 
 FORMAT = "tailor.match-model/1"
+HOUSEHOLD_COMPARISONS = ("address", "phone")
+"""Comparisons of what a household shares."""
 
 
 class ComparisonParameters(msgspec.Struct, frozen=True):
@@ -50,6 +52,7 @@ class ModelDocument(msgspec.Struct, frozen=True):
     em_iterations: int
     em_converged: bool
     records_fitted: int
+    household_rule: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class MatchModel:
     em_iterations: int = 0
     em_converged: bool = False
     records_fitted: int = 0
+    household_rule: bool = True
+    """Whether shared address and phone count for nothing when the first names disagree."""
 
     def __post_init__(self) -> None:
         expected = [c.name for c in COMPARISONS]
@@ -100,7 +105,24 @@ class MatchModel:
             exact = np.flatnonzero(column == 0)
             if exact.size:
                 out[exact, k] = np.log2(params.m[0] / _frequencies(tf, values[exact]))
+        if self.household_rule:
+            self._discount_household_evidence(levels, out)
         return out
+
+    def _discount_household_evidence(self, levels: NDArray[np.int8], out: NDArray[np.float64]) -> None:
+        """Shared address and phone stop counting for a pair whose first names disagree.
+
+        Family members share an address and often a landline, so those agreements are far more
+        common among them than among random pairs, which is what u measures: the model's
+        independence assumption fails exactly there. When both first names are given and differ,
+        a shared address or phone says "same household", not "same person".
+        """
+        names = [c.name for c in self.comparisons]
+        first = levels[:, names.index("first_name")]
+        differ = first == len(self.comparisons[names.index("first_name")].levels) - 1
+        for name in HOUSEHOLD_COMPARISONS:
+            k = names.index(name)
+            out[differ, k] = np.minimum(out[differ, k], 0.0)
 
     def to_json(self) -> bytes:
         """The model as a JSON document."""
@@ -113,6 +135,7 @@ class MatchModel:
             em_iterations=self.em_iterations,
             em_converged=self.em_converged,
             records_fitted=self.records_fitted,
+            household_rule=self.household_rule,
         )
         return msgspec.json.encode(document)
 
@@ -133,6 +156,7 @@ class MatchModel:
             em_iterations=document.em_iterations,
             em_converged=document.em_converged,
             records_fitted=document.records_fitted,
+            household_rule=document.household_rule,
         )
 
 
