@@ -45,6 +45,8 @@ _DATE_FORMATS = (
     re.compile(r"(?P<d>\d{1,2})[/.-](?P<m>\d{1,2})[/.-](?P<y>\d{4})"),
 )
 _EPOCH = date(1970, 1, 1).toordinal()
+_PHONE_TEXT = re.compile(r"[+\d\s().-]+")
+_PHONE_SEPARATORS = re.compile(r"[\s.-]")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 _PLACEHOLDER_DATES = frozenset({date(1900, 1, 1), date(1901, 1, 1), date(1970, 1, 1)})
 
@@ -142,6 +144,17 @@ def _postcode(text: str) -> Outcome:
     return code, None
 
 
+def _phone_key(text: str) -> str:
+    """A phone number without the spaces, dots and dashes that phone parsing ignores anyway.
+
+    The same number is written in many ways ("07700 900123", "07700-900123"); parsing is the
+    costliest step of preparing records, so each number is parsed once, not once per way.
+    Text with anything but digits, '+', '(' and ')' besides those is kept as it is.
+    """
+    text = text.strip()
+    return _PHONE_SEPARATORS.sub("", text) if _PHONE_TEXT.fullmatch(text) else text
+
+
 def _street(text: str) -> Outcome:
     key, reason = normalise_name(text.replace("/", " "))
     if key is None:
@@ -158,19 +171,21 @@ class _Column:
         self.values = values
         self.problems = problems
 
-    def map(self, fn: Callable[[str], Outcome]) -> list[str | None]:
+    def map(self, fn: Callable[[str], Outcome], key: Callable[[str], str] = str.strip) -> list[str | None]:
+        """`fn` of each value, computed once per distinct `key` of the values (trimmed text by default)."""
         seen: dict[str, Outcome] = {}
         out: list[str | None] = []
         for row, raw in enumerate(self.values):
             if raw is None or not raw.strip():
                 out.append(None)
                 continue
-            outcome = seen.get(raw)
-            if outcome is None:
-                if len(raw) > MAX_VALUE_LENGTH:
-                    outcome = (None, f"too long: {len(raw)} characters, at most {MAX_VALUE_LENGTH}")
-                else:
-                    outcome = seen[raw] = fn(raw.strip())
+            outcome: Outcome
+            if len(raw) > MAX_VALUE_LENGTH:
+                outcome = (None, f"too long: {len(raw)} characters, at most {MAX_VALUE_LENGTH}")
+            else:
+                text = key(raw)
+                known = seen.get(text)
+                outcome = known if known is not None else seen.setdefault(text, fn(text))
             out.append(outcome[0])
             if not _usable(outcome[1]):
                 self.problems.append(ValueProblem(row, self.name or "?", outcome[1] or ""))
@@ -243,7 +258,7 @@ def prepare_records(
         "dob": pa.array(dob, pa.int32()),
         "email": pa.array(email, pa.string()),
         "email_local": pa.array([e.rpartition("@")[0] if e else None for e in email], pa.string()),
-        "phone": pa.array(column(ColumnType.PHONE).map(identifier("phone")), pa.string()),
+        "phone": pa.array(column(ColumnType.PHONE).map(identifier("phone"), _phone_key), pa.string()),
         "postcode": pa.array(postcode, pa.string()),
         "district": pa.array([p[:-3] if p and len(p) >= 5 else None for p in postcode], pa.string()),
         "street": pa.array(column(ColumnType.ADDRESS).map(_street), pa.string()),
