@@ -145,3 +145,41 @@ def test_a_single_record_is_its_own_cluster(tmp_path: Path) -> None:
     code, _, err, out = _run(tmp_path, (HEADER + GOOD[0] + "\n").encode())
     assert code == 0, err
     assert _clusters(out) == {"a1": "a1"}
+
+
+def test_a_tiny_file_where_every_value_is_shared_still_matches_without_error(tmp_path: Path) -> None:
+    lines = [
+        "a1,Anna,Hale,1980-03-04,anna@example.com,07281 208400,LS1 4AB",
+        "a2,Anna,Hale,1980-03-04,ANNA@example.com,,",
+        "d1,Tom,Stone,31/02/1999,nope,123,",
+    ]
+    code, _, err, out = _run(tmp_path, (HEADER + "\n".join(lines) + "\n").encode())
+    assert code == 0, err
+    assert set(_clusters(out)) == {"a1", "a2", "d1"}
+    assert "records 3, rejected rows 0" in err
+
+
+def test_a_saved_model_scores_another_file(tmp_path: Path) -> None:
+    base = generate(SynthConfig(people=600, seed=5))
+    big = tmp_path / "big.csv"
+    pa_csv.write_csv(records_table(base), big)
+    model = tmp_path / "model.json"
+    runner = CliRunner()
+    fitted = runner.invoke(
+        main, ["identity", "match", str(big), "--id-column", "record_id", "--save-model", str(model)]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    assert model.read_bytes().startswith(b'{"format":"tailor.match-model/1"')
+    small = tmp_path / "small.csv"
+    small.write_text(HEADER + "\n".join(GOOD) + "\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    scored = runner.invoke(
+        main, ["identity", "match", str(small), "--id-column", "id", "--model", str(model), "-o", str(out)]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert _clusters(out)["a2"] == "a1"
+    missing = runner.invoke(
+        main, ["identity", "match", str(small), "--id-column", "id", "--model", str(tmp_path / "x")]
+    )
+    assert missing.exit_code == 2
+    assert "cannot read the model" in missing.stderr

@@ -64,6 +64,8 @@ def test_a_model_round_trips_through_json() -> None:
     assert again == model
     with pytest.raises(ModelError, match="not a match model"):
         MatchModel.from_json(b'{"format": 1}')
+    with pytest.raises(ModelError, match="not a match model"):
+        MatchModel.from_json(b"not json")
 
 
 def test_common_surnames_weigh_less_than_rare_ones() -> None:

@@ -59,13 +59,32 @@ def identity() -> None:
     default=None,
     help="Match probability from which two records are the same person (default 0.8).",
 )
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Score with this fitted model (JSON from --save-model) instead of fitting one on FILE; "
+    "useful for a small file, where there is too little to learn from.",
+)
+@click.option(
+    "--save-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the fitted model's parameters here as JSON.",
+)
 def match(
-    file: Path, id_column: str, output: Path | None, column_options: tuple[str, ...], threshold: float | None
+    file: Path,
+    id_column: str,
+    output: Path | None,
+    column_options: tuple[str, ...],
+    threshold: float | None,
+    model_path: Path | None,
+    save_model: Path | None,
 ) -> None:
     """Deduplicate a CSV file of records: writes id,cluster_id; the same cluster_id is one person."""
     from tailor.identity.matching import (
         DEFAULT_THRESHOLD,
         MatchingError,
+        MatchModel,
         ModelError,
         match_records,
         parse_column_option,
@@ -77,6 +96,7 @@ def match(
     started = time.perf_counter()
     try:
         explicit = dict(parse_column_option(option) for option in column_options)
+        model = None if model_path is None else MatchModel.from_json(_read_model(model_path))
         with _progress(err) as step:
             step("reading records")
             records_file = read_record_file(file, id_column)
@@ -84,7 +104,7 @@ def match(
             records = prepare_records(records_file.table, id_column, explicit)
             try:
                 result: MatchResult | None = match_records(
-                    records, threshold=threshold or DEFAULT_THRESHOLD, progress=step
+                    records, threshold=threshold or DEFAULT_THRESHOLD, model=model, progress=step
                 )
             except ModelError as e:
                 err.print(f"[yellow]no model could be fitted ({e}); every record is its own cluster[/yellow]")
@@ -93,6 +113,8 @@ def match(
         raise InputError(str(e)) from e
     except TailorError as e:
         raise click.ClickException(str(e)) from e
+    if save_model is not None and result is not None:
+        save_model.write_bytes(result.model.to_json())
     ids = records.ids
     clusters = ids if result is None else result.clusters.column("cluster_id").to_pylist()
     if output is None:
@@ -102,6 +124,15 @@ def match(
             _write_clusters(f, id_column, ids, clusters)
         _write_rejected(Path(f"{output}.rejected.csv"), records_file)
     _summary(err, records_file, result, records, len(set(clusters)), output, time.perf_counter() - started)
+
+
+def _read_model(path: Path) -> bytes:
+    from tailor.identity.matching import ModelError
+
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ModelError(f"cannot read the model {path}: {e.strerror}") from None
 
 
 @contextmanager

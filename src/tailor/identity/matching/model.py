@@ -144,7 +144,7 @@ class MatchModel:
         """A model read back from `to_json`."""
         try:
             document = msgspec.json.decode(data, type=ModelDocument)
-        except msgspec.ValidationError as e:
+        except msgspec.DecodeError as e:  # also raised for valid JSON of the wrong shape
             raise ModelError(f"not a match model: {e}") from e
         if document.format != FORMAT:
             raise ModelError(f"unknown model format {document.format!r}, expected {FORMAT!r}")

@@ -132,6 +132,8 @@ class Matcher:
                 continue
             exact = _exact_share(records.table.column(column))
             if exact is not None:
+                # In a tiny file every value may be shared; the other levels keep some probability.
+                exact = min(exact, 0.99)
                 rest = sum(u[k][1:])
                 u[k] = [exact] + [v * (1.0 - exact) / rest for v in u[k][1:]]
         return u
