@@ -107,6 +107,9 @@ def test_unusable_values_are_counted_and_the_row_still_matched(tmp_path: Path) -
     assert "unusable mobile value(s) (invalid)" in err
     assert "unusable date_of_birth value(s) (invalid)" in err
     assert "row 7" in err
+    with Path(f"{out}.unusable.csv").open(encoding="utf-8") as f:
+        unusable = {(r["row"], r["field"]) for r in csv.DictReader(f)}
+    assert unusable == {("7", "date_of_birth"), ("7", "email"), ("7", "mobile")}
 
 
 def test_a_file_in_another_encoding_shows_as_undecodable_rows(tmp_path: Path) -> None:

@@ -43,7 +43,8 @@ def identity() -> None:
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write id,cluster_id here (default: standard output); rejected rows go to OUTPUT.rejected.csv.",
+    help="Write id,cluster_id here (default: standard output); rejected rows go to OUTPUT.rejected.csv, "
+    "values that could not be used (invalid phone, email, date...) to OUTPUT.unusable.csv.",
 )
 @click.option(
     "--column",
@@ -122,7 +123,11 @@ def match(
     else:
         with output.open("w", encoding="utf-8", newline="") as f:
             _write_clusters(f, id_column, ids, clusters)
-        _write_rejected(Path(f"{output}.rejected.csv"), records_file)
+        rejected = [(r.row, r.field or "", r.reason) for r in records_file.rejected]
+        _write_rows(Path(f"{output}.rejected.csv"), rejected)
+        # Values that could not be used: the row was matched on its other fields.
+        unusable = [(records_file.rows[p.row], p.column, p.reason) for p in records.problems]
+        _write_rows(Path(f"{output}.unusable.csv"), unusable)
     _summary(err, records_file, result, records, len(set(clusters)), output, time.perf_counter() - started)
 
 
@@ -159,11 +164,11 @@ def _write_clusters(out: IO[str], id_column: str, ids: list[str], clusters: list
     writer.writerows(zip(ids, clusters, strict=True))
 
 
-def _write_rejected(path: Path, records_file: RecordFile) -> None:
+def _write_rows(path: Path, rows: list[tuple[int, str, str]]) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(("row", "field", "reason"))
-        writer.writerows((r.row, r.field or "", r.reason) for r in records_file.rejected)
+        writer.writerows(rows)
 
 
 def _summary(

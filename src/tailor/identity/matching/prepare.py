@@ -9,6 +9,7 @@ from datetime import date
 from functools import lru_cache
 
 import pyarrow as pa
+from phonenumbers import PhoneMetadata
 
 from tailor.identity.matching.columns import ColumnType, recognise_columns
 from tailor.identity.matching.exceptions import ColumnError
@@ -46,7 +47,7 @@ _DATE_FORMATS = (
 )
 _EPOCH = date(1970, 1, 1).toordinal()
 _PHONE_TEXT = re.compile(r"[+\d\s().-]+")
-_PHONE_SEPARATORS = re.compile(r"[\s.-]")
+_NOT_PHONE_DIGIT = re.compile(r"[^\d+]")
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 _PLACEHOLDER_DATES = frozenset({date(1900, 1, 1), date(1901, 1, 1), date(1970, 1, 1)})
 
@@ -144,15 +145,30 @@ def _postcode(text: str) -> Outcome:
     return code, None
 
 
-def _phone_key(text: str) -> str:
-    """A phone number without the spaces, dots and dashes that phone parsing ignores anyway.
+def phone_key(region: str) -> Callable[[str], str]:
+    """A function that writes a phone number the way phone parsing reads it: '+' and digits only.
 
-    The same number is written in many ways ("07700 900123", "07700-900123"); parsing is the
-    costliest step of preparing records, so each number is parsed once, not once per way.
-    Text with anything but digits, '+', '(' and ')' besides those is kept as it is.
+    The same number is written in many ways ("07700 900123", "(07700) 900-123", "0044 7700
+    900123", "+44 (0)7700 900123"); parsing is the costliest step of preparing records, so each
+    number should be parsed once, not once per way of writing it. Parsing ignores spaces, dots,
+    dashes and brackets, and reads the region's international prefix ("00") as '+', so dropping
+    and replacing them changes nothing but the number of distinct texts. Text with anything else
+    in it (letters of an extension, say) is only trimmed.
     """
-    text = text.strip()
-    return _PHONE_SEPARATORS.sub("", text) if _PHONE_TEXT.fullmatch(text) else text
+    metadata = PhoneMetadata.metadata_for_region(region)
+    prefix = metadata.international_prefix if metadata is not None else None
+    plain_prefix = prefix if prefix is not None and prefix.isdigit() else None
+
+    def key(text: str) -> str:
+        text = text.strip()
+        if not _PHONE_TEXT.fullmatch(text):
+            return text
+        digits = _NOT_PHONE_DIGIT.sub("", text)
+        if plain_prefix is not None and digits.startswith(plain_prefix):
+            return "+" + digits[len(plain_prefix) :]
+        return digits
+
+    return key
 
 
 def _street(text: str) -> Outcome:
@@ -258,7 +274,10 @@ def prepare_records(
         "dob": pa.array(dob, pa.int32()),
         "email": pa.array(email, pa.string()),
         "email_local": pa.array([e.rpartition("@")[0] if e else None for e in email], pa.string()),
-        "phone": pa.array(column(ColumnType.PHONE).map(identifier("phone"), _phone_key), pa.string()),
+        "phone": pa.array(
+            column(ColumnType.PHONE).map(identifier("phone"), phone_key(norm.rules.default_region)),
+            pa.string(),
+        ),
         "postcode": pa.array(postcode, pa.string()),
         "district": pa.array([p[:-3] if p and len(p) >= 5 else None for p in postcode], pa.string()),
         "street": pa.array(column(ColumnType.ADDRESS).map(_street), pa.string()),
