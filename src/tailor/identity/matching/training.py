@@ -99,9 +99,9 @@ def _level_shares(levels: NDArray[np.int8], weights: NDArray[np.float64] | None 
         column = levels[:, k]
         w = np.ones(len(column)) if weights is None else weights
         present = column != NULL
-        counts = (
-            np.bincount(column[present], weights=w[present], minlength=len(comparison.levels)) + 0.5
-        )  # no level is impossible: a zero would give an infinite weight
+        seen = np.bincount(column[present], weights=w[present], minlength=len(comparison.levels))
+        # Half a pair more at every level: a zero m or u would give an infinite weight.
+        counts = seen.astype(np.float64) + 0.5
         out.append([float(c) for c in counts / counts.sum()])
     return out
 
