@@ -48,7 +48,11 @@ def test_every_match_explains_itself(full_pass: MatchResult) -> None:
     weight = matches.table.column("match_weight")[row].as_py()
     prior = full_pass.model.prior_weight
     assert sum(c.weight for c in contributions.values()) + prior == pytest.approx(weight)
-    assert all((c.level is None) == (c.weight == 0) for c in contributions.values() if c.level is None)
+    assert all(c.weight == 0 for c in contributions.values() if c.level is None)
+    household = full_pass.pairs.table.filter(full_pass.pairs.table.column("household_rule"))
+    assert household.num_rows > 0
+    assert all(w <= 0 for w in household.column("address_weight").to_pylist())
+    assert set(household.column("first_name_level").to_pylist()) == {"else"}
 
 
 def test_incremental_matching_equals_a_full_pass_with_the_same_model(

@@ -109,6 +109,12 @@ class MatchModel:
             self._discount_household_evidence(levels, out)
         return out
 
+    def first_names_differ(self, levels: NDArray[np.int8]) -> NDArray[np.bool_]:
+        """Pairs whose first names are both given and differ: those the household rule applies to."""
+        k = [c.name for c in self.comparisons].index("first_name")
+        differ: NDArray[np.bool_] = levels[:, k] == len(self.comparisons[k].levels) - 1
+        return differ
+
     def _discount_household_evidence(self, levels: NDArray[np.int8], out: NDArray[np.float64]) -> None:
         """Shared address and phone stop counting for a pair whose first names disagree.
 
@@ -118,8 +124,7 @@ class MatchModel:
         a shared address or phone says "same household", not "same person".
         """
         names = [c.name for c in self.comparisons]
-        first = levels[:, names.index("first_name")]
-        differ = first == len(self.comparisons[names.index("first_name")].levels) - 1
+        differ = self.first_names_differ(levels)
         for name in HOUSEHOLD_COMPARISONS:
             k = names.index(name)
             out[differ, k] = np.minimum(out[differ, k], 0.0)

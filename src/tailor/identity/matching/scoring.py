@@ -29,7 +29,8 @@ class ScoredPairs:
     """Candidate pairs with their scores; `table` has one row per pair.
 
     Columns: left_id, right_id, match_weight (log2 Bayes factor plus the prior's log2 odds),
-    match_probability, names_swapped, and per comparison `<name>_level` and `<name>_weight`.
+    match_probability, names_swapped, household_rule (shared address and phone counted for
+    nothing, as the first names differ), and per comparison `<name>_level` and `<name>_weight`.
     `left` and `right` are the pairs' positions in the records they were scored on.
     """
 
@@ -75,6 +76,7 @@ def score_pairs(
         "match_weight": pa.array(total),
         "match_probability": pa.array(1.0 / (1.0 + np.exp2(-total))),
         "names_swapped": pa.array(compared.names_swapped),
+        "household_rule": pa.array(model.household_rule & model.first_names_differ(compared.levels)),
     }
     for k, params in enumerate(model.comparisons):
         labels = np.array([*params.levels, None], dtype=object)
