@@ -12,6 +12,7 @@ from rich.table import Table
 
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
+from tailor.identity.cli import identity
 from tailor.keyring import KEYRING_FILE, Keyring
 
 console = Console(stderr=False)
@@ -159,6 +160,8 @@ def token(data_dir: Path, name: str) -> None:
     """Create another admin token."""
     click.echo(_keyring(data_dir).add_admin_token(name))
 
+
+main.add_command(identity)
 
 if __name__ == "__main__":
     sys.exit(main())
