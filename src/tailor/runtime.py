@@ -11,6 +11,7 @@ from tailor.config import TailorConfig, load_config
 from tailor.connectors.records import RecordTable
 from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
+from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
 from tailor.process import Processor, Stage
@@ -24,7 +25,8 @@ def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     """The processing stages, in the order each micro-batch passes through them."""
     identity = (config or TailorConfig()).identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
-    return [EventVolume(), RecordTable(), graph]
+    matching = RecordMatching(normaliser=graph.normaliser)
+    return [EventVolume(), RecordTable(), matching, graph]
 
 
 class Runtime:
@@ -44,6 +46,7 @@ class Runtime:
         self.writer = EventWriter(self.db, collect.max_pending_events, collect.max_commit_events)
         stages = default_stages(self.config)
         self.identity = next(s for s in stages if isinstance(s, IdentityGraph))
+        self.identity_matching = next(s for s in stages if isinstance(s, RecordMatching))
         self.processor = Processor(
             self.db,
             stages,

@@ -120,7 +120,12 @@ def test_offsets_survive_a_restart(data_dir: DataDir) -> None:
     rt.close()
     rt = Runtime(data_dir.path)
     try:
-        assert rt.processor.offsets() == {"event_volume": 5, "records": 5, "identity_graph": 5}
+        assert rt.processor.offsets() == {
+            "event_volume": 5,
+            "records": 5,
+            "record_matching": 5,
+            "identity_graph": 5,
+        }
         assert rt.processor.run_once() == 0
     finally:
         rt.close()

@@ -28,6 +28,11 @@ def test_reopening_in_one_process_still_checkpoints_on_close(data_dir: DataDir) 
     try:
         assert rt.writer.events_total == 3
         assert rt.writer.quarantined_total == 3
-        assert rt.processor.offsets() == {"event_volume": 3, "records": 3, "identity_graph": 3}
+        assert rt.processor.offsets() == {
+            "event_volume": 3,
+            "records": 3,
+            "record_matching": 3,
+            "identity_graph": 3,
+        }
     finally:
         rt.close()

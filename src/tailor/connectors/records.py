@@ -241,7 +241,7 @@ class RecordTable:
                 SELECT json_extract_string(context, '$.record.kind'),
                        json_extract_string(context, '$.record.id'), traits,
                        json_extract_string(context, '$.record.file'),
-                       CAST(json_extract(context, '$.record.line') AS BIGINT), received_at
+                       CAST(json_extract(context, '$.record.line') AS BIGINT), received_at, seq
                 FROM {BATCH_VIEW}
                 WHERE source_id LIKE '{IMPORT_SOURCE}:%' AND json_exists(context, '$.record.id')
                 QUALIFY row_number() OVER (

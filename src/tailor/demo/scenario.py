@@ -242,7 +242,10 @@ def _identity_summary(runtime: Runtime, truth: list[tuple[str, str, str]], conso
     table = Table(title="Identity resolution (live, in the processing loop)", show_header=False)
     table.add_row("identifiers -> unified profiles", f"{identifiers:,} -> {profiles:,}")
     for rule, n in db.execute(
-        """SELECT CASE WHEN linking THEN 'links joining identifiers'
+        """SELECT CASE WHEN linking AND kind = 'match' THEN 'probabilistic record matches joining profiles'
+                       WHEN linking THEN 'links joining identifiers'
+                       WHEN cut AND reason LIKE 'match refused%'
+                       THEN 'record matches refused: email or birth date differ'
                        WHEN cut THEN 'links cut by a user split'
                        WHEN shared THEN 'links refused: shared device, mailbox or landline'
                        WHEN reason LIKE 'limit%' THEN 'links refused: per-type limit'

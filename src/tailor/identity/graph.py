@@ -26,6 +26,7 @@ import duckdb
 from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
+from tailor.identity.record_matching import MATCH_DDL
 from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
 from tailor.store.database import Database
 
@@ -129,7 +130,10 @@ _GRAPH_STEPS = [
     # Existing nodes of the batch, found by key; a key that names another value is a collision.
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_known AS
-        SELECT k, type, value, component FROM identity_nodes WHERE k IN (SELECT k FROM _idg_keys)""",
+        SELECT k, type, value, component FROM identity_nodes
+        WHERE k IN (
+            SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m
+        )""",
         "_idg_known",
     ),
     SqlStep(
@@ -203,9 +207,21 @@ _GRAPH_STEPS = [
             FROM ordered GROUP BY a, b
         )
         SELECT edges.a, edges.b, edges.a_type, edges.a_value, edges.b_type, edges.b_value, edges.seq,
-               e.message_id, e.type AS kind, edges.last_seq, edges.events
+               e.message_id, e.type AS kind, edges.last_seq, edges.events, NULL::VARCHAR AS veto
         FROM edges JOIN {BATCH_VIEW} e ON e.seq = edges.seq""",
         "_idg_batch_edges",
+    ),
+    # Probabilistic matches found in this batch join two record nodes.
+    SqlStep(
+        """INSERT INTO _idg_batch_edges
+        SELECT m.a, m.b, 'record', m.a_value, 'record', m.b_value, m.seq,
+               printf('match: probability %.4f, weight %.2f', m.probability, m.weight), 'match', m.seq, 1,
+               m.veto
+        FROM _idg_m m
+        WHERE m.a IN (SELECT k FROM _idg_known UNION ALL SELECT k FROM _idg_keys)
+          AND m.b IN (SELECT k FROM _idg_known UNION ALL SELECT k FROM _idg_keys)
+          AND (m.a, m.b) NOT IN (SELECT (a, b) FROM _idg_batch_edges)""",
+        "_idg_batch_edges (matches)",
     ),
     SqlStep(
         "INSERT INTO identity_edge_sightings SELECT a, b, last_seq, events FROM _idg_batch_edges",
@@ -213,9 +229,9 @@ _GRAPH_STEPS = [
     ),
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_be AS
-        SELECT be.*, """
+        SELECT be.* EXCLUDE (veto), be.veto IS NOT NULL OR """
         + cut_by_override("be")
-        + """ AS cut, CASE WHEN """
+        + """ AS cut, CASE WHEN be.veto IS NOT NULL THEN be.veto WHEN """
         + cut_by_override("be")
         + """ THEN 'split: cut by a user override' END AS reason
         FROM _idg_batch_edges be""",
@@ -228,6 +244,7 @@ _GRAPH_STEPS = [
 ]
 
 _TEMP_TABLES = (
+    "_idg_m",
     "_idg_src",
     "_idg_keys",
     "_idg_collide",
@@ -279,6 +296,8 @@ class IdentityGraph:
     def setup(self, db: Database) -> None:
         """Creates the identity tables and registers the normalisation function."""
         db.ddl(_DDL)
+        # Matches come from the record-matching stage; the table exists even when it does not run.
+        db.ddl(MATCH_DDL)
         self._function, self._owner = register_normaliser(db, self.normaliser)
 
     def reset(self, cur: duckdb.DuckDBPyConnection) -> None:
@@ -290,7 +309,16 @@ class IdentityGraph:
         """Extraction, edges and merge rules, then the profiles of every component the batch touched."""
         if self._function is None:
             raise RuntimeError("IdentityGraph.setup() must run before steps()")
+        key = NODE_KEY.format(t="'record'", v="{}")
+        matches = SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _idg_m AS
+            SELECT {key.format("a")} AS a, {key.format("b")} AS b, a AS a_value, b AS b_value,
+                   seq, probability, weight, veto
+            FROM identity_matches WHERE found_in = {int(batch.hi)}""",
+            "_idg_m",
+        )
         return [
+            matches,
             *extraction_steps(self._function, self.normaliser),
             *_GRAPH_STEPS,
             *component_steps(batch.hi, self.limits),

@@ -108,6 +108,15 @@ class Evidence(msgspec.Struct):
     events: int
 
 
+class MatchEvidence(msgspec.Struct):
+    """The probabilistic match behind a record-to-record edge: its score and each field's part in it."""
+
+    probability: float
+    weight: float
+    contributions: dict[str, Any]
+    veto: str | None
+
+
 class Edge(msgspec.Struct):
     """A link between two identifiers and whether it joins them, with the reason when it does not."""
 
@@ -117,6 +126,7 @@ class Edge(msgspec.Struct):
     rule: str
     reason: str | None
     evidence: Evidence
+    match: MatchEvidence | None = None
 
 
 class Change(msgspec.Struct):
@@ -323,6 +333,18 @@ class IdentityService:
                     Evidence(int(seq), mid, kind, seen, int(last), int(n)),
                 )
             )
+        matched = [(e.a.value, e.b.value) for e in edges if e.evidence.kind == "match"]
+        if matched:
+            found = {
+                (a, b): MatchEvidence(p, w, msgspec.json.decode(c), v)
+                for a, b, p, w, c, v in self._db.execute(
+                    """SELECT a, b, probability, weight, contributions, veto FROM identity_matches
+                    WHERE list_contains(?, a)""",
+                    [[a for a, _ in matched]],
+                )
+            }
+            for e in edges:
+                e.match = found.get((e.a.value, e.b.value))
         changes = [
             Change(*r)
             for r in self._db.execute(
@@ -408,7 +430,7 @@ class IdentityService:
 def _rule(linking: bool, shared: bool, cut: bool, reason: str | None) -> str:
     """The merge rule behind an edge's verdict, as one word."""
     if cut:
-        return "split"
+        return "match_refused" if (reason or "").startswith("match refused") else "split"
     if shared:
         return "shared_device" if (reason or "").startswith("shared device") else "shared_identifier"
     if linking:

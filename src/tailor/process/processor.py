@@ -122,6 +122,11 @@ class Processor:
                 f"CREATE OR REPLACE TEMP VIEW {BATCH_VIEW} AS"
                 f" SELECT * FROM events WHERE seq > {int(batch.lo)} AND seq <= {int(batch.hi)}",
             )
+            # A stage whose work is not all SQL (the record matcher) does it in `apply`, in the
+            # same transaction, before its SQL steps.
+            apply = getattr(stage, "apply", None)
+            if apply is not None:
+                apply(cur, batch)
             run_steps(cur, stage.name, stage.steps(batch))
             run(
                 cur,

@@ -79,4 +79,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (kind, record_id)
     );
     """,
+    # 3: the seq of the event that carried each record's latest version (records are events now).
+    """
+    ALTER TABLE records ADD COLUMN seq BIGINT;
+    """,
 )
