@@ -48,14 +48,22 @@ class _Segment:
     last_seq: int
 
 
-def encode_record(table: pa.Table, first_seq: int) -> bytes:
+def encode_record(table: pa.Table, first_seq: int) -> bytearray:
     """One framed, checksummed record holding `table` (whose seqs start at `first_seq`)."""
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
         writer.write_table(table)
-    payload: bytes = sink.getvalue().to_pybytes()
-    head = _HEAD.pack(MAGIC, len(payload), first_seq, table.num_rows)
-    return head + _CRC.pack(zlib.crc32(payload, zlib.crc32(head))) + payload
+    payload = sink.getvalue()
+    head = _HEAD.pack(MAGIC, payload.size, first_seq, table.num_rows)
+    # One buffer, one checksum pass and (in append) one write: each call that releases the GIL
+    # may have to wait for the event loop to give it back, so the writer makes few of them.
+    record = bytearray(HEADER_BYTES + payload.size)
+    record[: _HEAD.size] = head
+    record[HEADER_BYTES:] = memoryview(payload)
+    view = memoryview(record)
+    crc = zlib.crc32(view[HEADER_BYTES:], zlib.crc32(head))
+    _CRC.pack_into(record, _HEAD.size, crc)
+    return record
 
 
 def read_records(data: bytes) -> tuple[list[StagedRecord], int]:
@@ -132,7 +140,7 @@ class StagingLog:
         return records
 
     def append(self, table: pa.Table, first_seq: int) -> None:
-        """Writes one record and fdatasyncs it; when this returns the events are durable."""
+        """Writes one record synchronously (O_DSYNC); when this returns the events are durable."""
         record = encode_record(table, first_seq)
         last_seq = first_seq + table.num_rows - 1
         if self._fd is None or self._size >= self.segment_bytes:
@@ -140,8 +148,7 @@ class StagingLog:
         assert self._fd is not None
         assert self._current is not None
         try:
-            os.write(self._fd, record)
-            os.fdatasync(self._fd)
+            os.write(self._fd, record)  # O_DSYNC: durable when write returns, as with fdatasync
         except OSError:
             # A partial record must not stay in front of later ones: cut it off, or, failing that,
             # continue in a new segment (recovery stops reading a segment at its first bad record).
@@ -159,7 +166,7 @@ class StagingLog:
                 os.close(self._fd)
                 self._closed.append(self._current)
             path = self.directory / f"{first_seq:020d}.seg"
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DSYNC, 0o600)
             self._current = _Segment(path, first_seq, first_seq - 1)
             self._size = 0
         _fsync_dir(self.directory)
