@@ -1,7 +1,7 @@
 """The staging log: acknowledged events on disk, in append-only segment files, until DuckDB holds them.
 
-Each group commit appends one record, the group's events as an Arrow IPC stream (zstd), and
-fdatasyncs the segment; only then are the requests answered. Loading into DuckDB happens later, in
+Each group commit appends one record, the group's events as an Arrow IPC stream (LZ4), written
+with O_DSYNC; only then are the requests answered. Loading into DuckDB happens later, in
 row-group-sized appends (see `collect.loader`). A record is framed as
 
     magic "TSG1" | payload length u32 | first seq i64 | event count i64 | crc32 u32 | payload
@@ -30,7 +30,9 @@ MAGIC = b"TSG1"
 _HEAD = struct.Struct("<4sIqq")
 _CRC = struct.Struct("<I")
 HEADER_BYTES = _HEAD.size + _CRC.size
-_IPC_OPTIONS = ipc.IpcWriteOptions(compression="zstd")
+# LZ4 rather than zstd: measured 1.2-1.5 us/event of CPU (write included) into 139 bytes/event,
+# against 2.0-2.4 us into 77 bytes; segments are deleted once loaded, so their size matters less.
+_IPC_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 
 
 @dataclass
