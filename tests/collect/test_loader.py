@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -139,5 +140,18 @@ def test_recovery_loads_staged_events_once_and_cuts_a_torn_tail(data_dir: DataDi
         assert (rt.writer.head_seq, rt.writer.events_total) == (4, 4)
         again = acknowledge(rt, ["d", "e"])
         assert (again.seqs, again.duplicates) == ([5], 1)
+    finally:
+        rt.close()
+
+
+def test_a_few_events_are_loaded_after_the_delay_without_being_asked(data_dir: DataDir) -> None:
+    rt = open_runtime(data_dir, TAILOR_COLLECT__LOAD_DELAY_MS="20")
+    try:
+        acknowledge(rt, ["a"])
+        deadline = time.monotonic() + 30
+        while rt.writer.loader.loaded_head < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rt.writer.loader.loaded_head == 1
+        assert stored_ids(rt) == ["a"]
     finally:
         rt.close()

@@ -88,7 +88,8 @@ class EventLoader:
             self._staged.append((time.monotonic(), table))
             self._unloaded += table.num_rows
             self.staged_head += table.num_rows
-            if self._unloaded >= self.load_events:
+            # The first table starts the delay clock; enough tables start a load.
+            if len(self._staged) == 1 or self._unloaded >= self.load_events:
                 self._cond.notify_all()
 
     def unloaded_tables(self) -> list[pa.Table]:
