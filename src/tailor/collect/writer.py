@@ -90,7 +90,7 @@ class EventWriter:
         loader: EventLoader,
         max_pending_events: int = 200_000,
         max_commit_events: int = 50_000,
-        max_unloaded_events: int = 1_000_000,
+        max_unloaded_events: int = 500_000,
     ) -> None:
         self._db = db
         self._cur = db.cursor()
