@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import msgspec
+import pyarrow as pa
 import pytest
 
+from tailor.collect.loader import coalesce
 from tailor.collect.writer import Receipt, Submission
 from tailor.config import load_config
 from tailor.exceptions import OverloadedError
@@ -155,3 +157,10 @@ def test_a_few_events_are_loaded_after_the_delay_without_being_asked(data_dir: D
         assert stored_ids(rt) == ["a"]
     finally:
         rt.close()
+
+
+def test_small_staged_tables_are_combined_into_few_chunks_in_order() -> None:
+    tables = [pa.table({"seq": [i]}) for i in range(1, 11)] + [pa.table({"seq": list(range(11, 31))})]
+    combined = coalesce(tables, rows=4)
+    assert combined.column("seq").to_pylist() == list(range(1, 31))
+    assert [len(c) for c in combined.column("seq").chunks] == [4, 4, 22]
