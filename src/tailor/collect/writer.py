@@ -77,7 +77,7 @@ class WriterStoppedError(TransientError):
 
 
 class EventWriter:
-    """Commits submissions in groups: many requests share one fdatasync of the staging log.
+    """Commits submissions in groups: many requests share one synchronous write to the staging log.
 
     Accepted events are durable once their group's record is in the staging log; the loader then
     moves them into DuckDB in large appends. Quarantined messages, and groups that replay a
@@ -176,8 +176,10 @@ class EventWriter:
         return future
 
     def write(self, submission: Submission, timeout: float | None = None) -> Receipt:
-        """Submits and waits until the events are in DuckDB (for importers and tests; HTTP awaits
-        only the durable commit)."""
+        """Submits and waits until the events are in DuckDB's `events` table.
+
+        For importers and tests; the HTTP path awaits only the durable commit.
+        """
         receipt = self.submit(submission).result(timeout)
         self.flush()
         return receipt
