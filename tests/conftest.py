@@ -10,13 +10,16 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from starlette.testclient import TestClient
 
 from tailor.api import create_app
+from tailor.collect.writer import Submission
 from tailor.datadir import Credentials, init_data_dir
 from tailor.runtime import Runtime
 
@@ -31,6 +34,20 @@ class DataDir:
     @property
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.creds.admin_token}"}
+
+
+def submission(rt: Runtime, ids: list[str], bad: int = 0) -> Submission:
+    """A batch of track messages with these messageIds, plus `bad` invalid ones, validated."""
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    raws = [msgspec.json.encode({"type": "track", "event": "E", "userId": "u", "messageId": m}) for m in ids]
+    raws += [b'{"type": "track"}'] * bad
+    rows, rejections = rt.validator.validate("src", raws, now)
+    return Submission("src", "batch", now, rows, rejections)
+
+
+def stored_ids(rt: Runtime) -> list[str]:
+    """The messageIds in the `events` table, in seq order."""
+    return [m for (m,) in rt.db.execute("SELECT message_id FROM events ORDER BY seq")]
 
 
 @pytest.fixture

@@ -37,6 +37,14 @@ class CollectConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Events waiting for the writer beyond which requests get 503 with Retry-After."""
     max_commit_events: int = 50_000
     """Most events written in one group commit."""
+    max_unloaded_events: int = 500_000
+    """Acknowledged events waiting to be loaded into DuckDB beyond which requests get 503."""
+    load_events: int = 122_880
+    """Staged events that start a load into DuckDB (one DuckDB row group is written directly)."""
+    load_delay_ms: int = 2000
+    """Longest an acknowledged event waits in the staging log before a smaller load starts."""
+    staging_segment_mb: int = 64
+    """Size at which the staging log starts a new segment file (loaded segments are deleted)."""
 
 
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):

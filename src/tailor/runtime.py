@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tailor.collect.loader import EventLoader
 from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
 from tailor.config import TailorConfig, load_config
@@ -17,6 +18,7 @@ from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
 from tailor.store import EventLog, open_database
+from tailor.store.staging import STAGING_DIR, StagingLog
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,21 @@ class Runtime:
         self.db = open_database(data_dir, store.checkpoint_threshold_mb, store.compression)
         self.keyring = Keyring(data_dir / KEYRING_FILE)
         self.keys = KeyCache(self.keyring)
-        self.events = EventLog(self.db)
         collect = self.config.collect
         self.validator = MessageValidator(collect.max_event_bytes)
         proc = self.config.processor
-        self.writer = EventWriter(self.db, collect.max_pending_events, collect.max_commit_events)
+        staging = StagingLog(self.data_dir / STAGING_DIR, collect.staging_segment_mb * 1024 * 1024)
+        # Loading what a previous process staged but did not load happens here, before serving.
+        loader = EventLoader(self.db, staging, collect.load_events, collect.load_delay_ms / 1000)
+        self.writer = EventWriter(
+            self.db,
+            loader,
+            collect.max_pending_events,
+            collect.max_commit_events,
+            collect.max_unloaded_events,
+        )
+        # Readers of the event log see every acknowledged event: they wait for the loader first.
+        self.events = EventLog(self.db, sync=self.writer.flush)
         stages = default_stages(self.config)
         self.identity = next(s for s in stages if isinstance(s, IdentityGraph))
         self.identity_matching = next(s for s in stages if isinstance(s, RecordMatching))
@@ -52,7 +64,8 @@ class Runtime:
             stages,
             proc.max_batch_events,
             proc.interval_ms / 1000,
-            head_source=lambda: self.writer.head_seq,
+            head_source=lambda: loader.loaded_head,
+            catch_up=self.writer.flush,
         )
 
         self.identity_service = IdentityService(self.db, self.processor, self.identity)

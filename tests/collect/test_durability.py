@@ -28,8 +28,19 @@ def batch(n: int, start: int) -> list[dict[str, object]]:
     ]
 
 
-def test_kill_minus_nine_loses_no_acknowledged_event_and_duplicates_none(data_dir: DataDir, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    server = LiveServer(data_dir, tmp_path / "server.log").start()
+# Default loading, and loading held off so that every acknowledged event is only in the staging log
+# when the process dies (and, after the restart, until the graceful stop loads it).
+LOADING = {
+    "default": {},
+    "staged-only": {"TAILOR_COLLECT__LOAD_DELAY_MS": "3600000", "TAILOR_COLLECT__LOAD_EVENTS": "1000000000"},
+}
+
+
+@pytest.mark.parametrize("loading", LOADING.values(), ids=LOADING.keys())
+def test_kill_minus_nine_loses_no_acknowledged_event_and_duplicates_none(  # type: ignore[no-untyped-def]
+    data_dir: DataDir, tmp_path, loading: dict[str, str]
+) -> None:
+    server = LiveServer(data_dir, tmp_path / "server.log").start(loading)
     key = data_dir.creds.write_key
     batches = [batch(50, i * 50) for i in range(400)]
     acknowledged: set[str] = set()
@@ -63,7 +74,7 @@ def test_kill_minus_nine_loses_no_acknowledged_event_and_duplicates_none(data_di
     assert 3000 <= len(acknowledged) < 20000, "the kill should land in the middle of sending"
 
     # Restart and resend everything, acknowledged or not, as a retrying client would.
-    server.start()
+    server.start(loading)
     with httpx.Client(base_url=server.url, headers={"X-Write-Key": key}, timeout=30) as client:
         for b in batches:
             assert client.post("/v1/batch", json={"batch": b}).status_code == 200

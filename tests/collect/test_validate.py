@@ -144,3 +144,13 @@ def test_batch_level_sent_at_and_context_apply_to_messages_without_their_own() -
     )
     assert rows.sent_at == [sent, sent]
     assert rows.context == ['{"library":{"name":"x"}}', '{"ip":"1.2.3.4"}']
+
+
+def test_an_object_that_is_not_utf8_is_rejected_with_its_path() -> None:
+    rows, rejections = check(
+        b'{"type": "track", "userId": "u", "event": "x", "properties": {"bad": "\xff"}}',
+        {"type": "track", "userId": "u", "event": "x", "properties": {"good": "\u00e9"}},
+    )
+    assert [(r.index, [e.path for e in r.errors]) for r in rejections] == [(0, ["$.properties"])]
+    assert "not valid UTF-8" in rejections[0].reason
+    assert rows.properties == ['{"good":"\u00e9"}']

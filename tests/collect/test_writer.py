@@ -12,7 +12,7 @@ import pytest
 
 from tailor.collect.writer import EventWriter, Submission, _Pending
 from tailor.runtime import Runtime
-from tests.conftest import DataDir
+from tests.conftest import DataDir, stored_ids, submission
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -22,17 +22,6 @@ def rt(data_dir: DataDir) -> Iterator[Runtime]:
     runtime = Runtime(data_dir.path)
     yield runtime
     runtime.close()
-
-
-def submission(rt: Runtime, ids: list[str], bad: int = 0) -> Submission:
-    raws = [msgspec.json.encode({"type": "track", "event": "E", "userId": "u", "messageId": m}) for m in ids]
-    raws += [b'{"type": "track"}'] * bad
-    rows, rejections = rt.validator.validate("src", raws, NOW)
-    return Submission("src", "batch", NOW, rows, rejections)
-
-
-def stored_ids(rt: Runtime) -> list[str]:
-    return [m for (m,) in rt.db.execute("SELECT message_id FROM events ORDER BY seq")]
 
 
 def test_a_refused_submission_is_quarantined_and_the_rest_of_its_group_stored(
@@ -56,6 +45,7 @@ def test_a_refused_submission_is_quarantined_and_the_rest_of_its_group_stored(
     w._pending_events += sum(len(s) for s in subs)
     w._commit_group(pendings)  # as the writer thread does with one group of three requests
     a, poisoned, c = (p.future.result(0) for p in pendings)
+    w.flush()  # staged and acknowledged; now loaded into DuckDB too
     assert (a.seqs, c.seqs) == ([1, 2], [3])
     assert poisoned.stored == 0
     assert len(poisoned.quarantine_ids) == 3  # its own rejection and both refused events

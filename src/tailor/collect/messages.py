@@ -13,8 +13,12 @@ EMPTY = msgspec.Raw(b"")
 Id = str | int | None
 
 
-class Message(msgspec.Struct):
-    """One Segment message; nested objects stay raw JSON so they are stored without re-encoding."""
+class Message(msgspec.Struct, gc=False):
+    """One Segment message; nested objects stay raw JSON so they are stored without re-encoding.
+
+    Not tracked by the garbage collector (it holds no containers, so it can be in no cycle):
+    one is made per collected event, and each tracked allocation brings a collection nearer.
+    """
 
     type: str | None = None
     messageId: str | None = None

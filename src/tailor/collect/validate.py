@@ -57,9 +57,12 @@ class EventRows:
         return len(self.message_id)
 
 
+_xxh3 = xxhash.xxh3_64_intdigest
+
+
 def dedupe_hash(source_id: str, message_id: str) -> int:
     """A stable 64-bit hash of (source, messageId), the dedupe key of the event log."""
-    return int(xxhash.xxh3_64_intdigest(f"{source_id}\0{message_id}".encode("utf-8", "surrogatepass")))
+    return int(_xxh3(f"{source_id}\0{message_id}".encode("utf-8", "surrogatepass")))
 
 
 def _id(value: str | int | None) -> str | None:
@@ -98,6 +101,17 @@ def _semantic_errors(
     for name, text in zip(_OBJECT_FIELDS, objects, strict=True):
         if text is not None and not text.startswith("{"):
             errors.append(FieldError(f"$.{name}", "must be a JSON object"))
+    return errors
+
+
+def _encoding_errors(m: Message) -> list[FieldError]:
+    """The objects of a message whose bytes are not UTF-8."""
+    errors = []
+    for name in _OBJECT_FIELDS:
+        try:
+            bytes(getattr(m, name)).decode("utf-8")
+        except UnicodeDecodeError as e:
+            errors.append(FieldError(f"$.{name}", f"not valid UTF-8 ({e.reason} at byte {e.start})"))
     return errors
 
 
@@ -162,6 +176,7 @@ class MessageValidator:
         decode = MESSAGE_DECODER.decode
         limit = self.max_event_bytes
         default_context, default_integrations = _json(batch_context), _json(batch_integrations)
+        valid: list[Message] = []
         for index, raw in enumerate(raws):
             position = index if indexed else None
             if len(raw) > limit:
@@ -179,12 +194,19 @@ class MessageValidator:
                     rejections.append(Rejection(position, [error], bytes(raw)))
                     continue
                 m.type = implied_type
-            user_id, anonymous_id = _id(m.userId), _id(m.anonymousId)
+            u, a = m.userId, m.anonymousId
+            user_id = (u.strip() or None) if u.__class__ is str else _id(u)
+            anonymous_id = (a.strip() or None) if a.__class__ is str else _id(a)
             # Absent objects are the shared EMPTY: an identity test skips decoding them.
-            properties = None if m.properties is EMPTY else _json(m.properties)
-            traits = None if m.traits is EMPTY else _json(m.traits)
-            context = None if m.context is EMPTY else _json(m.context)
-            integrations = None if m.integrations is EMPTY else _json(m.integrations)
+            try:
+                p, tr, c, i = m.properties, m.traits, m.context, m.integrations
+                properties = None if p is EMPTY else _json(p)
+                traits = None if tr is EMPTY else _json(tr)
+                context = None if c is EMPTY else _json(c)
+                integrations = None if i is EMPTY else _json(i)
+            except UnicodeDecodeError:  # msgspec leaves the bytes inside objects unchecked
+                rejections.append(Rejection(position, _encoding_errors(m), bytes(raw)))
+                continue
             t = m.type
             if not (
                 (user_id is not None or anonymous_id is not None)
@@ -204,21 +226,25 @@ class MessageValidator:
                 if errors:
                     rejections.append(Rejection(position, errors, bytes(raw)))
                     continue
-            message_id = m.messageId or f"tailor-{uuid.uuid4()}"
-            rows.message_id.append(message_id)
-            rows.dedupe_hash.append(dedupe_hash(source_id, message_id))
-            rows.type.append(t or "")
-            rows.event.append(m.event)
-            rows.name.append(m.name)
+            # The columns are filled below, from the valid messages, a column at a time.
+            valid.append(m)
             rows.user_id.append(user_id)
             rows.anonymous_id.append(anonymous_id)
-            rows.group_id.append(_id(m.groupId) if m.groupId is not None else None)
-            rows.previous_id.append(_id(m.previousId) if m.previousId is not None else None)
-            rows.original_timestamp.append(m.originalTimestamp or m.timestamp)
-            rows.sent_at.append(m.sentAt or batch_sent_at)
             rows.properties.append(properties)
             rows.traits.append(traits)
             rows.context.append(context or default_context)
             rows.integrations.append(integrations or default_integrations)
             rows.raw.append(raw)
+        rows.message_id = [m.messageId or f"tailor-{uuid.uuid4()}" for m in valid]
+        prefix = f"{source_id}\0"
+        rows.dedupe_hash = [
+            _xxh3(f"{prefix}{message_id}".encode("utf-8", "surrogatepass")) for message_id in rows.message_id
+        ]
+        rows.type = [m.type or "" for m in valid]
+        rows.event = [m.event for m in valid]
+        rows.name = [m.name for m in valid]
+        rows.group_id = [None if m.groupId is None else _id(m.groupId) for m in valid]
+        rows.previous_id = [None if m.previousId is None else _id(m.previousId) for m in valid]
+        rows.original_timestamp = [m.originalTimestamp or m.timestamp for m in valid]
+        rows.sent_at = [m.sentAt or batch_sent_at for m in valid]
         return rows, rejections

@@ -17,10 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tailor.collect.dedupe import DedupeIndex
+from tailor.collect.loader import EventLoader
 from tailor.collect.messages import FieldError, Rejection
 from tailor.collect.validate import EventRows
 from tailor.exceptions import OverloadedError, TransientError
-from tailor.store.database import Database, run
+from tailor.store.database import Database, arrow_transaction, run
 from tailor.store.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -76,58 +77,86 @@ class WriterStoppedError(TransientError):
 
 
 class EventWriter:
-    """Commits submissions in groups: many requests share one DuckDB transaction and one fsync."""
+    """Commits submissions in groups: many requests share one synchronous write to the staging log.
+
+    Accepted events are durable once their group's record is in the staging log; the loader then
+    moves them into DuckDB in large appends. Quarantined messages, and groups that replay a
+    quarantined message, are committed to DuckDB directly (they are few).
+    """
 
     def __init__(
         self,
         db: Database,
+        loader: EventLoader,
         max_pending_events: int = 200_000,
         max_commit_events: int = 50_000,
+        max_unloaded_events: int = 500_000,
     ) -> None:
         self._db = db
         self._cur = db.cursor()
+        self.loader = loader
+        """Moves staged events into DuckDB; its `loaded_head` is where readers of `events` stop."""
+        self._staging = loader.staging
         self._max_pending = max_pending_events
         self._max_commit = max_commit_events
+        self._max_unloaded = max_unloaded_events
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._pending_events = 0
         self._pending_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.failing: str | None = None
-        """The last storage error, while commits keep failing."""
-        seq, events, q_id, q_open = self._cur.execute(
-            "SELECT (SELECT coalesce(max(seq), 0) FROM events), (SELECT count(*) FROM events),"
-            " (SELECT coalesce(max(id), 0) FROM quarantine), (SELECT count(*) FROM quarantine)"
-        ).fetchone() or (0, 0, 0, 0)
-        self.head_seq: int = seq
+        self._failing: str | None = None
+        events, q_id, q_open = self._cur.execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(id), 0) FROM quarantine),"
+            " (SELECT count(*) FROM quarantine)"
+        ).fetchone() or (0, 0, 0)
+        self.head_seq: int = self.loader.loaded_head
+        """The last seq acknowledged (staged or committed)."""
         self.events_total: int = events
         self.quarantined_total: int = q_open
         self._next_quarantine_id = q_id + 1
         hashes = self._cur.execute("SELECT dedupe_hash FROM events").fetchnumpy()["dedupe_hash"]
         self._dedupe = DedupeIndex(np.asarray(hashes, dtype=np.uint64))
 
+    @property
+    def failing(self) -> str | None:
+        """The last storage error, while commits or loads keep failing."""
+        return self._failing or self.loader.failing
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Starts the writer thread."""
+        """Starts the writer and loader threads."""
+        self.loader.start()
         self._thread = threading.Thread(target=self._loop, name="tailor-writer", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Commits everything already submitted, then stops the thread."""
+        """Commits everything already submitted and loads everything staged, then stops the threads."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self.loader.stop()
 
     def close(self) -> None:
-        """Stops the thread and releases the writer's connection."""
+        """Stops the threads, deletes the loaded staging segments and releases the connections."""
         self.stop()
+        self.loader.close()
         self._cur.close()
+
+    def flush(self) -> None:
+        """Returns once every acknowledged event is in DuckDB's `events` table (read-your-writes)."""
+        self.loader.flush(self.head_seq)
 
     @property
     def pending_events(self) -> int:
         """Messages submitted but not yet committed."""
         return self._pending_events
+
+    @property
+    def unloaded_events(self) -> int:
+        """Events acknowledged (staged) but not yet loaded into DuckDB."""
+        return self.loader.unloaded_events
 
     # -- submitting -------------------------------------------------------------------------------
 
@@ -139,14 +168,21 @@ class EventWriter:
         with self._pending_lock:
             if self._pending_events + size > self._max_pending and self._pending_events > 0:
                 raise OverloadedError(retry_after_s=1)
+            if self.loader.unloaded_events > self._max_unloaded:
+                raise OverloadedError(retry_after_s=1)
             self._pending_events += size
         future: Future[Receipt] = Future()
         self._queue.put(_Pending(submission, future))
         return future
 
     def write(self, submission: Submission, timeout: float | None = None) -> Receipt:
-        """Submits and waits for the commit (for importers and tests; the HTTP path awaits instead)."""
-        return self.submit(submission).result(timeout)
+        """Submits and waits until the events are in DuckDB's `events` table.
+
+        For importers and tests; the HTTP path awaits only the durable commit.
+        """
+        receipt = self.submit(submission).result(timeout)
+        self.flush()
+        return receipt
 
     # -- the writer thread ------------------------------------------------------------------------
 
@@ -205,49 +241,56 @@ class EventWriter:
         try:
             pending.future.set_result(self._commit([fallback])[0])
         except Exception as e:
-            self.failing = str(e)
+            self._failing = str(e)
             pending.future.set_exception(e)
 
     def _commit(self, subs: list[Submission]) -> list[Receipt]:
         events, receipts = self._events_table(subs)
         quarantine = self._quarantine_table(subs, receipts)
-        cur = self._cur
-        # Arrow tables are registered outside the transaction: unregistering inside one leaves a
-        # write transaction open on the cursor, which blocks checkpoints.
-        cur.register("events_arrow", events)
-        cur.register("quarantine_arrow", quarantine)
-        try:
-            cur.execute("BEGIN")
-            try:
-                if events.num_rows:
-                    run(cur, "INSERT INTO events SELECT * FROM events_arrow")
-                if quarantine.num_rows:
-                    names = ", ".join(f'"{n}"' for n in QUARANTINE_SCHEMA.names)
-                    run(cur, f"INSERT INTO quarantine ({names}) SELECT * FROM quarantine_arrow")
-                for sub, receipt in zip(subs, receipts, strict=True):
-                    if sub.replay_of is not None:
-                        run(
-                            cur,
-                            "UPDATE quarantine SET status = 'replayed', resolved_at = now(), replayed_seq = ?"
-                            " WHERE id = ?",
-                            [receipt.seqs[0] if receipt.seqs else None, sub.replay_of],
-                        )
-                cur.execute("COMMIT")
-            except Exception:
-                cur.execute("ROLLBACK")
-                raise
-        finally:
-            cur.unregister("events_arrow")
-            cur.unregister("quarantine_arrow")
-        self.failing = None
-        self._dedupe.add(np.asarray(events.column("dedupe_hash").to_numpy(), dtype=np.uint64))
-        self.head_seq += events.num_rows
-        self.events_total += events.num_rows
+        if any(s.replay_of is not None for s in subs):
+            with self.loader.exclusive():
+                self._commit_direct(subs, receipts, events, quarantine)
+                self.loader.advance(events.num_rows)
+            self._accepted(events)
+        else:
+            if events.num_rows:
+                self._staging.append(events, self.head_seq + 1)
+                self.loader.add(events)
+                self._accepted(events)
+            if quarantine.num_rows:
+                self._commit_direct([], [], EVENT_SCHEMA.empty_table(), quarantine)
+        self._failing = None
         self.quarantined_total += quarantine.num_rows
         self._next_quarantine_id += quarantine.num_rows
         replayed = sum(1 for s in subs if s.replay_of is not None)
         self.quarantined_total -= replayed
         return receipts
+
+    def _accepted(self, events: pa.Table) -> None:
+        """Counts durably stored events; from here on they are duplicates of any resend."""
+        self._dedupe.add(np.asarray(events.column("dedupe_hash").to_numpy(), dtype=np.uint64))
+        self.head_seq += events.num_rows
+        self.events_total += events.num_rows
+
+    def _commit_direct(
+        self, subs: list[Submission], receipts: list[Receipt], events: pa.Table, quarantine: pa.Table
+    ) -> None:
+        """One DuckDB transaction: events (only inside the loader's `exclusive`), quarantine, replays."""
+        cur = self._cur
+        with arrow_transaction(cur, events_arrow=events, quarantine_arrow=quarantine):
+            if events.num_rows:
+                run(cur, "INSERT INTO events SELECT * FROM events_arrow")
+            if quarantine.num_rows:
+                names = ", ".join(f'"{n}"' for n in QUARANTINE_SCHEMA.names)
+                run(cur, f"INSERT INTO quarantine ({names}) SELECT * FROM quarantine_arrow")
+            for sub, receipt in zip(subs, receipts, strict=True):
+                if sub.replay_of is not None:
+                    run(
+                        cur,
+                        "UPDATE quarantine SET status = 'replayed', resolved_at = now(), replayed_seq = ?"
+                        " WHERE id = ?",
+                        [receipt.seqs[0] if receipt.seqs else None, sub.replay_of],
+                    )
 
     def _events_table(self, subs: list[Submission]) -> tuple[pa.Table, list[Receipt]]:
         receipts = [Receipt() for _ in subs]
@@ -301,12 +344,21 @@ class EventWriter:
         keep = np.ones(len(hashes), dtype=bool)
         candidates = np.flatnonzero(self._dedupe.contains(hashes))
         if len(candidates):
+            wanted = hashes[candidates]
+            # Staged tables first: one the loader finishes meanwhile is then found in `events`.
+            staged = self.loader.unloaded_tables()
             stored = set(
                 self._cur.execute(
                     "SELECT source_id, message_id FROM events WHERE dedupe_hash IN (SELECT unnest(?))",
-                    [hashes[candidates].tolist()],
+                    [wanted.tolist()],
                 ).fetchall()
             )
+            for table in staged:
+                hit = table.filter(pc.is_in(table.column("dedupe_hash"), pa.array(wanted, pa.uint64())))
+                pairs = zip(
+                    hit.column("source_id").to_pylist(), hit.column("message_id").to_pylist(), strict=True
+                )
+                stored.update(pairs)
             for i in candidates.tolist():
                 if (source_ids[i], message_ids[i]) in stored:
                     keep[i] = False

@@ -25,6 +25,7 @@ class Processor:
         max_batch_events: int = 200_000,
         interval_s: float = 0.2,
         head_source: Callable[[], int] | None = None,
+        catch_up: Callable[[], None] | None = None,
     ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
@@ -38,8 +39,10 @@ class Processor:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
         self.head_source = head_source
-        """Where the processor learns how far the log is committed without gaps (the writer's
-        watermark); without it, the highest stored seq (right when nothing writes concurrently)."""
+        """Where the processor learns how far the `events` table is filled without gaps (the
+        loader's head); without it, the highest stored seq (right when nothing writes concurrently)."""
+        self.catch_up = catch_up
+        """Makes every acknowledged event readable; `run_once()` without a head calls it first."""
         self.last_error: str | None = None
         for stage in stages:
             stage.setup(db)
@@ -63,7 +66,12 @@ class Processor:
         return max(0, self.head() - min(applied)) if applied else 0
 
     def run_once(self, head: int | None = None) -> int:
-        """Applies every stage up to `head` (default: the log's end); returns how many events that was."""
+        """Applies every stage up to `head`; returns how many events that was.
+
+        The default head is every event acknowledged so far (loaded first, via `catch_up`).
+        """
+        if head is None and self.catch_up is not None:
+            self.catch_up()
         with self._run_lock:
             if head is None:
                 head = self.head()
@@ -173,7 +181,7 @@ class Processor:
             if self._stop.is_set():
                 break
             try:
-                self.run_once()
+                self.run_once(self.head())  # what is loaded: no forced, small loads
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from tailor.exceptions import ConfigError, DataDirError, StoreError
 from tailor.store.schema import MIGRATIONS
@@ -71,6 +74,26 @@ def run(
         return cur.execute(sql, params) if params is not None else cur.execute(sql)
     except duckdb.Error as e:
         raise StoreError(f"{type(e).__name__}: {e}", sql) from e
+
+
+@contextmanager
+def arrow_transaction(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """One transaction on `cur` with Arrow tables readable under the given names; rolled back on error."""
+    # The tables are registered outside the transaction: unregistering inside one leaves a write
+    # transaction open on the cursor, which blocks checkpoints.
+    for name, table in tables.items():
+        cur.register(name, table)
+    try:
+        cur.execute("BEGIN")
+        try:
+            yield
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    finally:
+        for name in tables:
+            cur.unregister(name)
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,13 +52,17 @@ def _raw(text: str | None) -> msgspec.Raw | None:
 class EventLog:
     """Queries over the committed event log and the quarantine."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, sync: Callable[[], None] | None = None) -> None:
         self._db = db
+        self._sync = sync
+        """Called before reading events, to make every acknowledged event readable."""
 
     def recent(
         self, limit: int = 50, type: str | None = None, source_id: str | None = None
     ) -> list[StoredEvent]:
         """The last committed events, newest first."""
+        if self._sync is not None:
+            self._sync()
         where, params = _filters({"type": type, "source_id": source_id})
         rows = self._db.execute(
             "SELECT seq, source_id, message_id, type, event, name, user_id, anonymous_id, timestamp,"
