@@ -85,7 +85,11 @@ async def stats(request: Request) -> Response:
             "offsets": offsets,
             "last_error": runtime.processor.last_error,
         },
-        "writer": {"pending_events": runtime.writer.pending_events, "failing": runtime.writer.failing},
+        "writer": {
+            "pending_events": runtime.writer.pending_events,
+            "unloaded_events": runtime.writer.unloaded_events,
+            "failing": runtime.writer.failing,
+        },
         "events_by_type": dict(volume),
     }
     return json_response(200, body)
