@@ -233,7 +233,7 @@ class IdentityService:
             """WITH mine AS (SELECT k, type, value, first_seq FROM identity_nodes WHERE profile_id = ?),
             last AS (SELECT k, max(last_seq) AS last_seq FROM identity_sightings
                      WHERE k IN (SELECT k FROM mine) GROUP BY k)
-            SELECT m.type, m.value, f.received_at, l.received_at
+            SELECT m.type, m.value, f.timestamp, l.timestamp
             FROM mine m LEFT JOIN last USING (k)
             LEFT JOIN events f ON f.seq = m.first_seq LEFT JOIN events l ON l.seq = last.last_seq
             ORDER BY m.first_seq, m.type, m.value""",
@@ -310,7 +310,7 @@ class IdentityService:
                 WHERE a IN (SELECT a FROM touching) GROUP BY a, b
             )
             SELECT e.a_type, e.a_value, pa.profile_id, e.b_type, e.b_value, pb.profile_id,
-                   e.linking, e.shared, e.cut, e.reason, e.seq, e.message_id, e.kind, ev.received_at,
+                   e.linking, e.shared, e.cut, e.reason, e.seq, e.message_id, e.kind, ev.timestamp,
                    coalesce(s.last_seq, e.seq), coalesce(s.events, 1)
             FROM touching e
             LEFT JOIN seen s USING (a, b)
