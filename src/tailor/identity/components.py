@@ -57,6 +57,19 @@ ANCHOR_TYPES = ("user_id", "crm_id")
 anchor type (two user ids, two CRM customers) is shared and links none of them."""
 
 
+def _min_label(seeds: str) -> str:
+    """A recursive CTE `lp(node, label)`: every node of `seeds` (node, label) takes the smallest label
+    that reaches it over the CTE `adj(src, dst)`; label propagation, so a component ends with its
+    smallest label."""
+    return f"""lp(node, label) USING KEY (node) AS (
+                {seeds}
+                UNION
+                SELECT a.dst, min(w.label) FROM lp w JOIN adj a ON a.src = w.node
+                JOIN recurring.lp r ON r.node = a.dst
+                GROUP BY a.dst HAVING min(w.label) < any_value(r.label)
+            )"""
+
+
 def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
     """Steps that group `nodes` (ids of `_idg_cn`) over `adj`: by nearest user id, else by component."""
     return [
@@ -91,13 +104,7 @@ def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
                 SELECT src, dst FROM {adj} WHERE src IN (SELECT id FROM free)
                 UNION ALL SELECT dst, src FROM {adj} WHERE src IN (SELECT id FROM free)
             ),
-            lp(node, label) USING KEY (node) AS (
-                SELECT id, first FROM free
-                UNION
-                SELECT a.dst, min(w.label) FROM lp w JOIN adj a ON a.src = w.node
-                JOIN recurring.lp r ON r.node = a.dst
-                GROUP BY a.dst HAVING min(w.label) < any_value(r.label)
-            )
+            {_min_label("SELECT id, first FROM free")}
             SELECT node, label FROM lp""",
             "_idg_cc",
         ),
@@ -199,15 +206,9 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
         ),
         # Candidate components, labelled by their smallest key.
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_comp AS
+            f"""CREATE OR REPLACE TEMP TABLE _idg_comp AS
             WITH RECURSIVE adj AS (SELECT src, dst FROM _idg_adj UNION ALL SELECT dst, src FROM _idg_adj),
-            lp(node, label) USING KEY (node) AS (
-                SELECT id, k FROM _idg_cn
-                UNION
-                SELECT a.dst, min(w.label) FROM lp w JOIN adj a ON a.src = w.node
-                JOIN recurring.lp r ON r.node = a.dst
-                GROUP BY a.dst HAVING min(w.label) < any_value(r.label)
-            )
+            {_min_label("SELECT id, k FROM _idg_cn")}
             SELECT node AS id, label AS component FROM lp""",
             "_idg_comp",
         ),
