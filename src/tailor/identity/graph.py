@@ -229,12 +229,12 @@ _GRAPH_STEPS = [
     ),
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_be AS
-        SELECT be.* EXCLUDE (veto), be.veto IS NOT NULL OR """
+        SELECT * EXCLUDE (veto, overridden), veto IS NOT NULL OR overridden AS cut,
+               CASE WHEN veto IS NOT NULL THEN veto WHEN overridden THEN 'split: cut by a user override' END
+                   AS reason
+        FROM (SELECT be.*, """
         + cut_by_override("be")
-        + """ AS cut, CASE WHEN be.veto IS NOT NULL THEN be.veto WHEN """
-        + cut_by_override("be")
-        + """ THEN 'split: cut by a user override' END AS reason
-        FROM _idg_batch_edges be""",
+        + """ AS overridden FROM _idg_batch_edges be)""",
         "_idg_be",
     ),
     SqlStep(

@@ -353,10 +353,11 @@ class IdentityService:
                 [pid, pid],
             )
         ]
+        identifiers = self.identifiers(pid)
         touched = {f"{e.a.type}:{e.a.value}" for e in edges} | {f"{e.b.type}:{e.b.value}" for e in edges}
-        touched |= {f"{i.type}:{i.value}" for i in self.identifiers(pid)}
+        touched |= {f"{i.type}:{i.value}" for i in identifiers}
         overrides = [o for o in self.overrides() if o.a in touched or o.b in touched]
-        return IdentityExplanation(pid, self.identifiers(pid), edges, changes, overrides)
+        return IdentityExplanation(pid, identifiers, edges, changes, overrides)
 
     def overrides(self) -> list[Override]:
         """Every split users made, oldest first."""
