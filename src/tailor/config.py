@@ -12,6 +12,7 @@ import msgspec
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.profiles.config import ProfilesConfig
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -95,6 +96,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Storage settings."""
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     """Identity resolution settings."""
+    profiles: ProfilesConfig = msgspec.field(default_factory=ProfilesConfig)
+    """Golden record survivorship and the evaluation of computed traits and segments."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from tailor.identity.service import IdentityService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
+from tailor.profiles.service import DefinitionService
+from tailor.profiles.stage import ProfileStage
 from tailor.store import EventLog, open_database
 from tailor.store.staging import STAGING_DIR, StagingLog
 
@@ -28,7 +30,7 @@ def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     identity = (config or TailorConfig()).identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
     matching = RecordMatching(normaliser=graph.normaliser)
-    return [EventVolume(), RecordTable(), matching, graph]
+    return [EventVolume(), RecordTable(), matching, graph, ProfileStage((config or TailorConfig()).profiles)]
 
 
 class Runtime:
@@ -69,6 +71,8 @@ class Runtime:
         )
 
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
+        self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
+        self.definitions = DefinitionService(self.db, self.processor, self.profiles)
 
     def start(self) -> None:
         """Starts the writer and processor threads."""

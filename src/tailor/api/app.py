@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailor.api.admin import admin_routes
+from tailor.api.definitions import definition_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *collect_routes(),
         *admin_routes(),
         *profile_routes(),
+        *definition_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from tailor import __version__
+from tailor.api.openapi_definitions import DEFINITION_TYPES, definition_paths
 from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
@@ -171,6 +172,7 @@ def openapi_document() -> dict[str, Any]:
             SplitRequest,
             SplitResult,
             OverrideList,
+            *DEFINITION_TYPES,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -237,6 +239,7 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    definition_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

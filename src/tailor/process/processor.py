@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 
@@ -87,6 +88,12 @@ class Processor:
                 lo = hi
             return head - start
 
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Holds off every micro-batch and refresh while the caller works on the processor's cursor."""
+        with self._run_lock:
+            yield self._cur
+
     def run_exclusive(self, stage_name: str, make_steps: Callable[[int], list[SqlStep]]) -> int:
         """Runs steps that change a stage's state outside a micro-batch (a user's split), in one transaction.
 
@@ -104,6 +111,26 @@ class Processor:
                 cur.execute("ROLLBACK")
                 raise
             return hi
+
+    def refresh(self) -> int:
+        """Runs what stages have due outside a micro-batch (see `Refreshing`); returns how many did."""
+        ran = 0
+        with self._run_lock:
+            for stage in self.stages:
+                refresh = getattr(stage, "refresh", None)
+                if refresh is None:
+                    continue
+                cur = self._cur
+                cur.execute("BEGIN")
+                try:
+                    steps = refresh(cur)
+                    run_steps(cur, stage.name, steps)
+                    cur.execute("COMMIT")
+                except Exception:
+                    cur.execute("ROLLBACK")
+                    raise
+                ran += bool(steps)
+        return ran
 
     def rebuild(self) -> None:
         """Empties every stage and replays the whole event log through them as one batch."""
@@ -182,6 +209,7 @@ class Processor:
                 break
             try:
                 self.run_once(self.head())  # what is loaded: no forced, small loads
+                self.refresh()
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:
