@@ -192,6 +192,9 @@ def _read_aggregate(r: Reader, body: dict[str, Any]) -> Aggregate | None:
     function = body.get("aggregate")
     if function not in AGGREGATES:
         r.problem(f"unknown aggregate {function!r}; aggregates are {', '.join(AGGREGATES)}", "aggregate")
+        # The rest is still read, so that every problem is reported at once.
+        read_selector(r, body)
+        r.field(body, "of", default_root="properties")
         return None
     of = r.field(body, "of", default_root="properties")
     if function in NEEDS_FIELD and of is None and "of" not in body:

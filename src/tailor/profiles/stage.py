@@ -217,7 +217,10 @@ class ProfileStage:
         self._consent = self._has_consent(cur)
         compile_traits_only = compile_plan(Catalog(catalog.traits), now, {}, self._consent)
         if compile_traits_only.problems:
-            raise DefinitionError("computed traits", None, compile_traits_only.problems)
+            # Report the segments' problems too, as if every defined trait had compiled.
+            defined = {t.name: "VARCHAR" for t in catalog.traits}
+            problems = compile_plan(catalog, now, defined, self._consent).problems
+            raise DefinitionError("definitions", None, problems)
         facts.add_fields(db, cur, compile_traits_only.fields.values())
         plan = self.check(cur, catalog)
         facts.add_fields(db, cur, plan.fields.values())

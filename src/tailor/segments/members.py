@@ -70,7 +70,7 @@ def export_members(db: Database, segment: str, fmt: str) -> bytes:
         raise ValueError(f"format must be one of csv, parquet, not {fmt!r}")
     cur = db.cursor()
     try:
-        table: pa.Table = cur.execute(_MEMBERS, [segment]).to_arrow_table()
+        table: pa.Table = cur.sql(_MEMBERS, params=[segment]).to_arrow_table()
     finally:
         cur.close()
     out = io.BytesIO()
