@@ -54,7 +54,10 @@ class EventShape:
         if m.text_traits:
             data = ", ".join(f"{quote(c)} := {quote(c)}" for c in columns)
         else:
-            data = ", ".join(f"{quote(f.name or c)} := {quote(c)}" for c, f in fields.items())
+            data = ", ".join(
+                f"{quote(f.name or c)} := {quote(c)}{'::JSON' if f.type == 'json' else ''}"
+                for c, f in fields.items()
+            )
         body = f"to_json(struct_pack({data}))" if data else "'{}'"
         # Record files keep every identifier in externalIds, as the first record import did; other
         # mappings put user and anonymous ids in the event's own userId / anonymousId.
