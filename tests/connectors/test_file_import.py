@@ -118,7 +118,10 @@ def test_bad_mappings_list_every_problem() -> None:
         "traits: a track mapping carries `properties`",
         "identifiers.e: 'E-mail' is not an identifier type name",
     ]
-    with pytest.raises(MappingError, match=r"Invalid enum value 'text' - at `\$.traits\[...\]` \(field types: string, integer"):
+    with pytest.raises(
+        MappingError,
+        match=r"Invalid enum value 'text' - at `\$.traits\[...\]` \(field types: string, integer",
+    ):
         parse_mapping({"traits": {"a": "text"}, "identifiers": {"e": "email"}}, "m.toml")
 
 
@@ -150,7 +153,8 @@ def test_track_events_from_json_lines(runtime: Runtime, tmp_path: Path) -> None:
     assert "$.user: line 5: column 'user': no identifier: every identifier column is empty" in counts.errors
     assert counts.errors[-1].startswith("$: line 6: not JSON")
     rows = runtime.db.execute(
-        "SELECT user_id, event, timestamp, properties FROM events WHERE source_id = 'import:shop' ORDER BY seq"
+        "SELECT user_id, event, timestamp, properties FROM events"
+        " WHERE source_id = 'import:shop' ORDER BY seq"
     )
     assert [(u, e) for u, e, _, _ in rows] == [("u1", "Order Completed"), ("u2", "Order Completed")]
     assert rows[0][2].isoformat() == "2024-05-01T12:00:00+00:00"

@@ -38,7 +38,9 @@ def choose_mapping(
     if mapping_path is not None:
         return load_mapping(mapping_path)
     if not infer:
-        raise ConnectorError(f"{path}: say how columns map to events with --mapping FILE.toml, or use --infer")
+        raise ConnectorError(
+            f"{path}: say how columns map to events with --mapping FILE.toml, or use --infer"
+        )
     source = open_source_file(path, fmt)
     sample = next(iter(source.chunks(rows=1000)))
     mapping = infer_mapping(source.columns, sample, record)
@@ -54,7 +56,9 @@ def choose_mapping(
 def print_counts(counts: ImportCounts, what: str) -> None:
     """One import's counts, with the first reasons of failed rows."""
     table = Table("rows read", "written", "unchanged", "quarantined", title=what)
-    table.add_row(*(f"{n:,}" for n in (counts.rows_read, counts.rows_written, counts.rows_skipped, counts.rows_failed)))
+    table.add_row(
+        *(f"{n:,}" for n in (counts.rows_read, counts.rows_written, counts.rows_skipped, counts.rows_failed))
+    )
     console.print(table)
     for reason in counts.errors[:20]:
         console.print(f"  [red]quarantined[/red] {reason}")
@@ -65,15 +69,31 @@ def print_counts(counts: ImportCounts, what: str) -> None:
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_DATA
-@click.option("--mapping", "mapping_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML file mapping columns to identifiers, traits and event fields.")
+@click.option(
+    "--mapping",
+    "mapping_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file mapping columns to identifiers, traits and event fields.",
+)
 @click.option("--infer", is_flag=True, help="Infer the mapping from the file and show it for confirmation.")
 @click.option("--yes", is_flag=True, help="Accept the inferred mapping without asking.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
-              help="File format (default: from the extension).")
-@click.option("--source", "source_name", default=None, help="Source name (default: the record kind or file name).")
-@click.option("--save-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the mapping used to this TOML file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    default=None,
+    help="File format (default: from the extension).",
+)
+@click.option(
+    "--source", "source_name", default=None, help="Source name (default: the record kind or file name)."
+)
+@click.option(
+    "--save-mapping",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the mapping used to this TOML file.",
+)
 def import_command(
     file: Path,
     data_dir: Path,
@@ -115,3 +135,155 @@ def import_command(
             runtime.processor.run_once()
     finally:
         runtime.close()
+
+
+@click.group()
+def connectors() -> None:
+    """Declared connectors: status and history (while the server runs), runs on demand."""
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@connectors.command("status")
+@_DATA
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_command(data_dir: Path, as_json: bool) -> None:
+    """Last run, lag, counts and errors of every connector (reads only the connectors' state file)."""
+    import time
+
+    import msgspec
+
+    from tailor.connectors.api import connector_status
+    from tailor.connectors.declarations import load_declarations
+    from tailor.connectors.state import ConnectorState
+    from tailor.datadir import require_data_dir
+
+    data = require_data_dir(data_dir)
+    declared, broken = load_declarations(data)
+    state = ConnectorState.of(data)
+    try:
+        rows = connector_status(state, declared, broken)
+    finally:
+        state.close()
+    if as_json:
+        click.echo(msgspec.json.encode(rows).decode())
+        return
+    table = Table(
+        "connector",
+        "type",
+        "every",
+        "last run",
+        "status",
+        "lag",
+        "read",
+        "written",
+        "unchanged",
+        "failed",
+        "error",
+        title="connectors",
+        show_lines=False,
+    )
+    now = time.time()
+    for row in rows:
+        run = row.get("last_run")
+        if run is None:
+            table.add_row(
+                row["name"],
+                row["type"] or "[red]invalid[/red]",
+                _ago(row.get("interval_s")),
+                "never",
+                "-",
+                "-",
+                "",
+                "",
+                "",
+                "",
+                row.get("error") or "",
+            )
+            continue
+        colour = {"ok": "green", "partial": "yellow", "failed": "red"}.get(run["status"], "blue")
+        table.add_row(
+            row["name"],
+            row["type"],
+            _ago(row.get("interval_s")),
+            _ago(now - run["started_at"]) + " ago",
+            f"[{colour}]{run['status']}[/{colour}]",
+            _ago(row.get("lag_s")),
+            *(f"{run[k]:,}" for k in ("rows_read", "rows_written", "rows_skipped", "rows_failed")),
+            (run["error"] or "")[:80],
+        )
+    Console().print(table)
+
+
+@connectors.command("history")
+@_DATA
+@click.argument("name")
+@click.option("--limit", type=int, default=20, show_default=True)
+def history_command(data_dir: Path, name: str, limit: int) -> None:
+    """The run history of one connector, newest first."""
+    from datetime import datetime
+
+    from tailor.connectors.state import ConnectorState
+    from tailor.datadir import require_data_dir
+
+    state = ConnectorState.of(require_data_dir(data_dir))
+    try:
+        runs = state.runs(name, limit)
+    finally:
+        state.close()
+    table = Table("run", "started", "seconds", "status", "read", "written", "unchanged", "failed", "error")
+    for r in runs:
+        took = "-" if r.finished_at is None else f"{r.finished_at - r.started_at:.1f}"
+        table.add_row(
+            str(r.id),
+            datetime.fromtimestamp(r.started_at).isoformat(timespec="seconds"),
+            took,
+            r.status,
+            *(f"{n:,}" for n in (r.rows_read, r.rows_written, r.rows_skipped, r.rows_failed)),
+            (r.error or "")[:80],
+        )
+    Console().print(table)
+
+
+@connectors.command("run")
+@_DATA
+@click.argument("name")
+def run_command(data_dir: Path, name: str) -> None:
+    """Run one connector now (the server must be stopped; while it runs, POST /api/v1/connectors/NAME/run)."""
+    from tailor.runtime import Runtime
+
+    runtime = Runtime(data_dir)
+    try:
+        runtime.writer.start()
+        with console.status(f"running {name}"):
+            run = runtime.connectors.run(name)
+    finally:
+        runtime.close()
+    print_counts(
+        ImportCounts(run.rows_read, run.rows_written, run.rows_skipped, run.rows_failed),
+        f"{name}: {run.status}",
+    )
+    if run.error:
+        raise click.ClickException(run.error)
+
+
+@connectors.command("replay-dead")
+@_DATA
+@click.argument("name")
+def replay_dead_command(data_dir: Path, name: str) -> None:
+    """Queue a destination's dead-lettered batches again (they are sent at its next run)."""
+    from tailor.runtime import Runtime
+
+    runtime = Runtime(data_dir)
+    try:
+        n = runtime.connectors.outbox.requeue_dead(name)
+    finally:
+        runtime.close()
+    console.print(f"{n} dead-lettered batches of {name} queued again")

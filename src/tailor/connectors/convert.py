@@ -180,7 +180,7 @@ def _fast(column: pa.Array, type: str) -> pa.Array | None:
 
 
 def convert_column(column: pa.Array | pa.ChunkedArray, type: FieldType) -> tuple[pa.Array, dict[int, str]]:
-    """A column converted to its field type, with {row position: what is wrong} for bad values (set to null)."""
+    """A column converted to its field type, and {row position: what is wrong} for bad values (now null)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_null(column.type):

@@ -89,9 +89,7 @@ class EventShape:
         # What a re-import must find unchanged: every mapped value, identifiers included.
         everything = ", ".join(f"{quote('c' + str(i))} := {quote(c)}" for i, c in enumerate(m.columns()))
         content = body if m.text_traits or not everything else f"to_json(struct_pack({everything}))"
-        event = (
-            quote(m.event_column) if m.event_column else (_literal(m.event) if m.event else "NULL")
-        )
+        event = quote(m.event_column) if m.event_column else (_literal(m.event) if m.event else "NULL")
         stamp = quote(m.timestamp) if m.timestamp else "NULL::TIMESTAMPTZ"
         rid_sql = f"trim({quote(m.id)})" if m.id else "NULL"
         return f"""SELECT {body} AS body, {content} AS content,
@@ -152,4 +150,3 @@ class EventShape:
         rows.integrations = [None] * n
         rows.raw = [c.encode("utf-8", "surrogatepass") for c in contents]
         return rows
-

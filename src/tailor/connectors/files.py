@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -131,7 +131,7 @@ class CsvFile(SourceFile):
         f, reader, header = self._open()
         width = len(header)
         with f:
-            buffer: BinaryIO = f.buffer
+            buffer: Any = f.buffer  # its position is how far the text reader has read
             good: list[list[str]] = []
             numbers: list[int] = []
             bad: list[Rejection] = []
@@ -163,7 +163,9 @@ class CsvFile(SourceFile):
         header: list[str], good: list[list[str]], numbers: list[int], bad: list[Rejection], position: int
     ) -> RowChunk:
         transposed = list(zip(*good, strict=True)) if good else [() for _ in header]
-        columns = {name: pa.array(values, pa.string()) for name, values in zip(header, transposed, strict=True)}
+        columns = {
+            name: pa.array(values, pa.string()) for name, values in zip(header, transposed, strict=True)
+        }
         return RowChunk(columns, numbers, lambda i: _csv_line(good[i]), bad, position)
 
 

@@ -158,7 +158,9 @@ class EventImport:
         """Converts a chunk and submits its events and rejections; the future resolves once durable."""
         converted = convert_chunk(self.shape.mapping, chunk, self.unit)
         rows = self.shape.rows(self._cur, converted.table, self.origin)
-        submission = Submission(self.shape.source, self.endpoint, datetime.now(UTC), rows, converted.rejections)
+        submission = Submission(
+            self.shape.source, self.endpoint, datetime.now(UTC), rows, converted.rejections
+        )
         self.counts.rows_read += len(chunk) + len(chunk.rejections)
         self.counts.rows_failed += len(converted.rejections)
         room = MAX_ERRORS_KEPT - len(self.counts.errors)

@@ -92,4 +92,3 @@ def infer_mapping(columns: list[str], sample: RowChunk, record: str | None = Non
         data["id"] = row_id
     data["identifiers"] = identifiers
     return parse_mapping(data, "the inferred mapping")
-

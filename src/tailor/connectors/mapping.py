@@ -15,7 +15,6 @@ from typing import Literal
 import msgspec
 
 from tailor.connectors.exceptions import MappingError
-from tailor.identity.identifiers import TYPE_NAME
 
 FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "json"]
 FIELD_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "timestamp", "date", "json")
@@ -42,11 +41,11 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kind: Literal["identify", "track"] = "identify"
     """identify: identifiers and traits of a person; track: something a person did, at a time."""
     record: str | None = None
-    """Rows are records of this kind (such as `crm`), each keyed by the `id` column: its latest version wins."""
+    """Rows are records of this kind (such as `crm`) keyed by the `id` column; the latest version wins."""
     id: str | None = None
     """The column that identifies a row (a record id, or an event id that makes a re-import a no-op)."""
     identifiers: dict[str, str] = msgspec.field(default_factory=dict)
-    """Column -> identifier type (email, phone, user_id, anonymous_id, crm_id, or a declared custom type)."""
+    """Column -> identifier type (email, phone, user_id, anonymous_id, crm_id, or a custom type)."""
     traits: dict[str, FieldType | Field] = msgspec.field(default_factory=dict)
     """Column -> type (or a Field) of the traits an identify row carries."""
     properties: dict[str, FieldType | Field] = msgspec.field(default_factory=dict)
@@ -72,6 +71,9 @@ class Mapping(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     def problems(self) -> list[str]:
         """What is wrong with the mapping itself, each naming its path."""
+        # Imported here: tailor.identity imports the record importer, which imports this module.
+        from tailor.identity.identifiers import TYPE_NAME
+
         out = []
         if self.record is not None and not self.id:
             out.append("id: a record mapping needs the column that holds the record id")

@@ -127,7 +127,6 @@ def import_records(
     )
 
 
-
 class RecordTable:
     """The processing stage that keeps the latest version of every imported record in `records`."""
 
