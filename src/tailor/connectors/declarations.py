@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -110,9 +111,18 @@ def save_declaration(data_dir: Path, name: str, data: dict[str, object]) -> Decl
     spec = parse_spec(name, data, f"connector {name}")
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(msgspec.to_builtins(spec)), "utf-8")
+    tmp.write_text(tomli_w.dumps(_without_none(msgspec.to_builtins(spec))), "utf-8")
     tmp.replace(path)
     return Declaration(name, spec, path)
+
+
+def _without_none(value: Any) -> Any:
+    """TOML has no null: unset fields are left out (they take their defaults when read back)."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def delete_declaration(data_dir: Path, name: str) -> bool:
