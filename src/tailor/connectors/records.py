@@ -30,6 +30,8 @@ from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
 from tailor.store.database import Database
 
 IMPORT_SOURCE = "import"
+RECORD_SOURCES = (IMPORT_SOURCE, "postgres", "mysql")
+"""Source id prefixes of connectors whose events may carry records (never an SDK's own events)."""
 
 IDENTIFIER_COLUMNS = {
     "email": "email",
@@ -127,6 +129,9 @@ def import_records(
     )
 
 
+_from_record_sources = " OR ".join(f"source_id LIKE '{p}:%'" for p in RECORD_SOURCES)
+
+
 class RecordTable:
     """The processing stage that keeps the latest version of every imported record in `records`."""
 
@@ -149,7 +154,7 @@ class RecordTable:
                        json_extract_string(context, '$.record.file'),
                        CAST(json_extract(context, '$.record.line') AS BIGINT), received_at, seq
                 FROM {BATCH_VIEW}
-                WHERE source_id LIKE '{IMPORT_SOURCE}:%' AND json_exists(context, '$.record.id')
+                WHERE ({_from_record_sources}) AND json_exists(context, '$.record.id')
                 QUALIFY row_number() OVER (
                     PARTITION BY json_extract_string(context, '$.record.kind'),
                                  json_extract_string(context, '$.record.id')
