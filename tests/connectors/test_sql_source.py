@@ -27,7 +27,8 @@ def _declare(rt: Runtime, name: str, url: str, **extra: object) -> None:
 
 def _stored(rt: Runtime, source: str) -> list[str]:
     rows = rt.db.execute(
-        "SELECT json_extract_string(context, '$.record.id') FROM events WHERE source_id = ? ORDER BY seq", [source]
+        "SELECT json_extract_string(context, '$.record.id') FROM events WHERE source_id = ? ORDER BY seq",
+        [source],
     )
     return [r for (r,) in rows]
 
@@ -43,7 +44,10 @@ def _fill_pg(url: str, n: int, start: int = 1) -> None:
 
 @pytest.fixture
 def pg_customers(pg_url: str) -> str:
-    pg(pg_url, "CREATE TABLE customers (id INT PRIMARY KEY, email TEXT, name TEXT, age TEXT, updated_at TIMESTAMPTZ)")
+    pg(
+        pg_url,
+        "CREATE TABLE customers (id INT PRIMARY KEY, email TEXT, name TEXT, age TEXT, updated_at TIMESTAMPTZ)",
+    )
     return pg_url
 
 
@@ -71,14 +75,20 @@ def test_postgres_incremental_reads_only_new_and_changed_rows(runtime: Runtime, 
     assert json.loads(third.cursor_after or "null")[1] == 255
 
 
-def test_postgres_terminated_mid_sync_resumes_without_loss_or_duplicates(runtime: Runtime, pg_customers: str) -> None:
+def test_postgres_terminated_mid_sync_resumes_without_loss_or_duplicates(
+    runtime: Runtime, pg_customers: str
+) -> None:
     _fill_pg(pg_customers, 1000)
     _declare(runtime, "shop", pg_customers, batch_rows=100)
     database = pg_customers.rsplit("/", 1)[1]
 
     def terminate(page: int) -> None:
         if page == 3:  # three pages are stored: the database goes away under the fourth
-            pg(PG_ADMIN, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+            pg(
+                PG_ADMIN,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
 
     runtime.connectors.page_hook = terminate
     broken = runtime.connectors.run("shop")
@@ -88,7 +98,12 @@ def test_postgres_terminated_mid_sync_resumes_without_loss_or_duplicates(runtime
     assert json.loads(broken.cursor_after or "null")[1] == 300
     runtime.connectors.page_hook = None
     resumed = runtime.connectors.run("shop")
-    assert (resumed.status, resumed.rows_read, resumed.rows_written, resumed.rows_skipped) == ("ok", 700, 700, 0)
+    assert (resumed.status, resumed.rows_read, resumed.rows_written, resumed.rows_skipped) == (
+        "ok",
+        700,
+        700,
+        0,
+    )
     stored = _stored(runtime, "postgres:shop")
     assert sorted(stored, key=int) == [str(i) for i in range(1, 1001)]
 
@@ -109,9 +124,16 @@ def test_unreachable_database_and_missing_column_are_clear(runtime: Runtime, pg_
 
 
 def test_mariadb_query_source_full_and_incremental(runtime: Runtime, mysql_url: str) -> None:
-    my(mysql_url, "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(100), score DECIMAL(5,1), seen DATETIME)")
+    my(
+        mysql_url,
+        "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(100), score DECIMAL(5,1), seen DATETIME)",
+    )
     for i in range(1, 31):
-        my(mysql_url, "INSERT INTO people VALUES (%s, %s, %s, %s)", (i, f"p{i}@example.org", i / 2, "2024-03-01"))
+        my(
+            mysql_url,
+            "INSERT INTO people VALUES (%s, %s, %s, %s)",
+            (i, f"p{i}@example.org", i / 2, "2024-03-01"),
+        )
     mapping = {"identifiers": {"email": "email"}, "traits": {"score": "number", "seen": "timestamp"}}
     query = "SELECT id, email, score, seen FROM people WHERE email IS NOT NULL"
     base = {"type": "sql_source", "url": mysql_url, "query": query, "mapping": mapping}
@@ -166,7 +188,9 @@ def test_scheduler_runs_declared_connectors_and_status_shows_them(data_dir, pg_c
 def test_broken_declaration_is_reported(runtime: Runtime, tmp_path: Path) -> None:
     folder = runtime.data_dir / "connectors"
     folder.mkdir(exist_ok=True)
-    (folder / "bad.toml").write_text('type = "sql_source"\nurl = "postgresql://x"\n[mapping]\nkind = "track"\n')
+    (folder / "bad.toml").write_text(
+        'type = "sql_source"\nurl = "postgresql://x"\n[mapping]\nkind = "track"\n'
+    )
     runtime.connectors.declarations()
     assert "mapping" in runtime.connectors.broken["bad"]
     assert "table/query: give exactly one of them" in runtime.connectors.broken["bad"]
