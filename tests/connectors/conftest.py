@@ -9,6 +9,8 @@ import psycopg
 import pymysql
 import pytest
 
+from tests.connectors.receiver import receiver  # noqa: F401  (a fixture)
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -13,7 +13,7 @@ from tailor.connectors.declarations import save_declaration
 from tailor.connectors.destinations.audiences import profile_identifiers
 from tailor.runtime import Runtime
 from tests.connectors.conftest import PG_ADMIN, my, pg
-from tests.connectors.receiver import SECRET, Receiver, receiver  # noqa: F401
+from tests.connectors.receiver import SECRET, Receiver
 
 QUERY = "SELECT * FROM test_audience"
 
@@ -35,7 +35,8 @@ def test_webhook_sends_only_changes_signed_and_batched(runtime: Runtime, receive
     _webhook(runtime, receiver)
     first = runtime.connectors.run("hook")
     assert (first.status, first.rows_read, first.rows_written) == ("ok", 250, 250)
-    assert len(receiver.applied) == 3 and {r["key"] for r in receiver.rows()} == {f"p{i}" for i in range(250)}
+    assert len(receiver.applied) == 3
+    assert {r["key"] for r in receiver.rows()} == {f"p{i}" for i in range(250)}
     assert runtime.connectors.run("hook").rows_written == 0  # nothing changed: nothing sent
     runtime.db.execute("UPDATE test_audience SET score = -1 WHERE id IN ('p1', 'p2')")
     runtime.db.execute("DELETE FROM test_audience WHERE id = 'p3'")
@@ -53,7 +54,8 @@ def test_an_outage_is_waited_out_and_nothing_is_lost_or_sent_twice(
     _webhook(runtime, receiver)
     receiver.fail_with = 500
     down = runtime.connectors.run("hook")
-    assert down.status == "failed" and "HTTP 500" in (down.error or "")
+    assert down.status == "failed"
+    assert "HTTP 500" in (down.error or "")
     assert down.rows_written == 0
     runtime.db.execute("UPDATE test_audience SET score = 1000 WHERE id = 'p5'")  # changes while it is down
     assert runtime.connectors.run("hook").status == "failed"
@@ -73,13 +75,16 @@ def test_a_refused_batch_is_dead_lettered_and_can_be_replayed(runtime: Runtime, 
     _webhook(runtime, receiver, batch_rows=20)
     receiver.fail_with = 422
     refused = runtime.connectors.run("hook")
-    assert refused.status == "partial" and refused.rows_failed == 50 and "HTTP 422" in (refused.error or "")
+    assert refused.status == "partial"
+    assert refused.rows_failed == 50
+    assert "HTTP 422" in (refused.error or "")
     receiver.fail_with = None
     assert runtime.connectors.run("hook").rows_written == 0  # dead rows are not planned again unchanged
     assert runtime.connectors.outbox.summary("hook")["dead"] == 3
     assert runtime.connectors.outbox.requeue_dead("hook") == 3
     replayed = runtime.connectors.run("hook")
-    assert replayed.rows_written == 50 and len(receiver.rows()) == 50
+    assert replayed.rows_written == 50
+    assert len(receiver.rows()) == 50
 
 
 def test_repeated_failures_dead_letter_after_max_attempts(runtime: Runtime, receiver: Receiver) -> None:
@@ -104,7 +109,8 @@ def test_a_crash_after_delivery_sends_nothing_twice(
     pg(pg_url, "CREATE TABLE audience (id VARCHAR(255) PRIMARY KEY, email TEXT, score BIGINT)")
     pg(
         pg_url,
-        "CREATE FUNCTION count_write() RETURNS trigger AS $$ BEGIN INSERT INTO writes VALUES (1); RETURN NEW; END $$"
+        "CREATE FUNCTION count_write() RETURNS trigger AS $$"
+        " BEGIN INSERT INTO writes VALUES (1); RETURN NEW; END $$"
         " LANGUAGE plpgsql",
     )
     pg(
@@ -184,7 +190,8 @@ def test_file_destination_writes_one_file_per_batch_of_changes(
     read = pcsv.read_csv if fmt == "csv" else pq.read_table
     tables = [read(f) for f in files]
     assert sum(t.num_rows for t in tables) == 31
-    assert tables[-1].to_pylist()[0]["_op"] == "delete" and tables[-1].to_pylist()[0]["_key"] == "p7"
+    assert tables[-1].to_pylist()[0]["_op"] == "delete"
+    assert tables[-1].to_pylist()[0]["_key"] == "p7"
 
 
 def test_profile_identifiers_audience(runtime: Runtime, tmp_path: Path, receiver: Receiver) -> None:

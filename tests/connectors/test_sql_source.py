@@ -46,7 +46,8 @@ def _fill_pg(url: str, n: int, start: int = 1) -> None:
 def pg_customers(pg_url: str) -> str:
     pg(
         pg_url,
-        "CREATE TABLE customers (id INT PRIMARY KEY, email TEXT, name TEXT, age TEXT, updated_at TIMESTAMPTZ)",
+        "CREATE TABLE customers"
+        " (id INT PRIMARY KEY, email TEXT, name TEXT, age TEXT, updated_at TIMESTAMPTZ)",
     )
     return pg_url
 
@@ -68,7 +69,8 @@ def test_postgres_incremental_reads_only_new_and_changed_rows(runtime: Runtime, 
     third = runtime.connectors.run("shop")
     assert (third.rows_read, third.rows_written, third.rows_skipped) == (7, 7, 0)
     stored = _stored(runtime, "postgres:shop")
-    assert len(stored) == 249 + 7 and len(set(stored)) == 254  # two changed, five new, one bad
+    assert len(stored) == 249 + 7
+    assert len(set(stored)) == 254  # two changed, five new, one bad
     runtime.processor.run_once()
     (fields,) = runtime.db.execute("SELECT fields FROM records WHERE kind = 'shop' AND record_id = '3'")[0]
     assert json.loads(fields)["name"] == "changed"
@@ -111,16 +113,16 @@ def test_postgres_terminated_mid_sync_resumes_without_loss_or_duplicates(
 def test_unreachable_database_and_missing_column_are_clear(runtime: Runtime, pg_customers: str) -> None:
     _declare(runtime, "down", "postgresql://postgres@127.0.0.1:1/nothing")
     down = runtime.connectors.run("down")
-    assert down.status == "failed" and "cannot connect" in (down.error or "")
+    assert down.status == "failed"
+    assert "cannot connect" in (down.error or "")
     pg(pg_customers, "ALTER TABLE customers DROP COLUMN age")
     _fill_pg_no_age = "INSERT INTO customers VALUES (1, 'a@example.org', 'A', now())"
     pg(pg_customers, _fill_pg_no_age)
     _declare(runtime, "shop", pg_customers)
     missing = runtime.connectors.run("shop")
     assert missing.status == "failed"
-    assert "no column 'age'" in (missing.error or "") and "the source has: id, email, name, updated_at" in (
-        missing.error or ""
-    )
+    assert "no column 'age'" in (missing.error or "")
+    assert "the source has: id, email, name, updated_at" in (missing.error or "")
 
 
 def test_mariadb_query_source_full_and_incremental(runtime: Runtime, mysql_url: str) -> None:
@@ -176,13 +178,15 @@ def test_scheduler_runs_declared_connectors_and_status_shows_them(data_dir, pg_c
         result = CliRunner().invoke(main, ["connectors", "status", "--data", str(data_dir.path), "--json"])
         assert result.exit_code == 0, result.output
         (row,) = json.loads(result.output)
-        assert row["name"] == "shop" and row["type"] == "sql_source"
+        assert row["name"] == "shop"
+        assert row["type"] == "sql_source"
         assert row["last_run"]["status"] in ("ok", "running")
         assert row["cursor"][1] >= 20
     finally:
         rt.close()
     history = CliRunner().invoke(main, ["connectors", "history", "shop", "--data", str(data_dir.path)])
-    assert history.exit_code == 0 and "ok" in history.output
+    assert history.exit_code == 0
+    assert "ok" in history.output
 
 
 def test_broken_declaration_is_reported(runtime: Runtime, tmp_path: Path) -> None:

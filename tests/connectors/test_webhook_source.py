@@ -52,7 +52,8 @@ def test_signed_payload_becomes_events_and_bad_items_are_quarantined(client: Tes
     ]
     body = json.dumps({"data": items}).encode()
     answer = _post(client, body)
-    assert answer["status"] == 200 and answer["stored"] == 2
+    assert answer["status"] == 200
+    assert answer["stored"] == 2
     rejected = answer["rejected"]
     assert [r["index"] for r in rejected] == [1, 2, 4]  # type: ignore[index]
     assert "no identifier found at $.customer.email, $.customer.id" in rejected[0]["reason"]  # type: ignore[index]
@@ -83,9 +84,11 @@ def test_wrong_signature_unknown_hook_and_bad_json(client: TestClient) -> None:
     assert client.post("/v1/webhooks/shop", content=body).status_code == 401
     assert client.post("/v1/webhooks/nope", content=body).status_code == 404
     broken = _post(client, b"{not json")
-    assert broken["status"] == 400 and "not JSON" in broken["rejected"][0]["reason"]  # type: ignore[index]
+    assert broken["status"] == 400
+    assert "not JSON" in broken["rejected"][0]["reason"]  # type: ignore[index]
     empty = _post(client, body)
-    assert empty["status"] == 400 and "holds no items" in empty["rejected"][0]["reason"]  # type: ignore[index]
+    assert empty["status"] == 400
+    assert "holds no items" in empty["rejected"][0]["reason"]  # type: ignore[index]
 
 
 def test_connectors_api_declares_and_lists(client: TestClient) -> None:
@@ -97,9 +100,11 @@ def test_connectors_api_declares_and_lists(client: TestClient) -> None:
     client.app.state.runtime.keys.refresh()  # type: ignore[attr-defined]
     admin = {"Authorization": f"Bearer {token}"}
     bad = client.put("/api/v1/connectors/shop", json={"type": "webhook_source"}, headers=admin)
-    assert bad.status_code == 400 and "secret" in bad.json()["message"]
+    assert bad.status_code == 400
+    assert "secret" in bad.json()["message"]
     ok = client.put("/api/v1/connectors/shop", json=SPEC, headers=admin)
-    assert ok.status_code == 200 and ok.json()["type"] == "webhook_source"
+    assert ok.status_code == 200
+    assert ok.json()["type"] == "webhook_source"
     listed = client.get("/api/v1/connectors", headers=admin).json()["connectors"]
     assert [(c["name"], c["type"], c["last_run"]) for c in listed] == [("shop", "webhook_source", None)]
     assert client.post("/api/v1/connectors/shop/run", headers=admin).status_code == 400
