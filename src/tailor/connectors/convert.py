@@ -163,7 +163,15 @@ def _fast(column: pa.Array, type: str) -> pa.Array | None:
             if type == "string":
                 return column
             if type == "boolean":
-                return None
+                words = pc.utf8_lower(pc.utf8_trim_whitespace(column))
+                known = pc.or_(
+                    pc.is_in(words, pa.array(sorted(_TRUE))), pc.is_in(words, pa.array(sorted(_FALSE)))
+                )
+                empty = pc.equal(words, "")
+                if not pc.all(pc.or_(pc.fill_null(known, True), empty)).as_py():
+                    return None
+                truth = pc.is_in(words, pa.array(sorted(_TRUE)))
+                return pc.if_else(pc.or_(empty, pc.is_null(words)), pa.scalar(None, pa.bool_()), truth)
             # Empty text is a missing value; surrounding spaces are not an error.
             trimmed = pc.utf8_trim_whitespace(column)
             column = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)

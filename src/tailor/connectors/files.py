@@ -91,6 +91,18 @@ def _csv_line(row: list[str]) -> bytes:
     return out.getvalue().encode("utf-8", "surrogateescape")
 
 
+def _utf8_row(row: list[str]) -> bool:
+    """Whether a row holds only text that was valid UTF-8 (one C-level check; most rows are ASCII)."""
+    text = "".join(row)
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _not_utf8(row: list[str], header: list[str]) -> tuple[str, int] | None:
     """The first column holding bytes that are not UTF-8 (read as surrogates), with the first such byte."""
     for name, value in zip(header, row, strict=False):
@@ -144,7 +156,7 @@ class CsvFile(SourceFile):
                             continue
                         reason = f"line {first}: {len(row)} fields where the header has {width}"
                         bad.append(Rejection(first, [FieldError("$", reason)], _csv_line(row)))
-                    elif (not_utf8 := _not_utf8(row, header)) is not None:
+                    elif not _utf8_row(row) and (not_utf8 := _not_utf8(row, header)) is not None:
                         column, byte = not_utf8
                         reason = f"line {first}: column {column!r} is not UTF-8 (byte 0x{byte:02x})"
                         bad.append(Rejection(first, [FieldError(f"$.{column}", reason)], _csv_line(row)))
