@@ -121,7 +121,7 @@ def bench_pg(rows: int, changed: int, admin: str, work: Path) -> None:
             )
             con.execute(
                 "INSERT INTO customers SELECT 'C' || lpad(i::text, 7, '0'), 'p' || i || '@example.org',"
-                " '07' || lpad((i * 7919 % 1000000000)::text, 9, '0'), 'First' || (i %% 97), 'Last' || (i %% 89),"
+                " '07' || lpad((i::bigint * 7919 %% 1000000000)::text, 9, '0'), 'First' || (i %% 97), 'Last' || (i %% 89),"
                 " 'City' || (i %% 13), 'AB' || (i %% 90 + 10), date '1950-01-01' + (i %% 18000),"
                 " timestamptz '2024-01-01' + i * interval '1 minute', (i %% 5000) / 7.0, i %% 10 = 0,"
                 " timestamptz '2024-06-01' + i * interval '1 millisecond' FROM generate_series(1, %s) i",
