@@ -66,7 +66,8 @@ def write_csv(path: Path, rows: int) -> None:
             f.write(
                 f"C{i:07d},{first.lower()}.{last.lower()}{i}@example.org,07{rng.randrange(10**9):09d},"
                 f"{first},{last},{rng.choice(CITY)},AB{i % 90 + 10} {i % 9}CD,"
-                f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d},2024-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00Z,"
+                f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d},"
+                f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00Z,"
                 f"{(i % 5000) / 7:.2f},{'yes' if i % 10 == 0 else 'no'}\n"
             )
 
@@ -115,13 +116,15 @@ def bench_pg(rows: int, changed: int, admin: str, work: Path) -> None:
     try:
         with psycopg.connect(url, autocommit=True) as con:
             con.execute(
-                "CREATE TABLE customers (customer_id TEXT PRIMARY KEY, email TEXT, phone TEXT, first_name TEXT,"
+                "CREATE TABLE customers (customer_id TEXT PRIMARY KEY, email TEXT, phone TEXT,"
+                " first_name TEXT,"
                 " last_name TEXT, city TEXT, postcode TEXT, birth_date DATE, signed_up_at TIMESTAMPTZ,"
                 " lifetime_value NUMERIC(10,2), vip BOOLEAN, updated_at TIMESTAMPTZ NOT NULL)"
             )
             con.execute(
                 "INSERT INTO customers SELECT 'C' || lpad(i::text, 7, '0'), 'p' || i || '@example.org',"
-                " '07' || lpad((i::bigint * 7919 %% 1000000000)::text, 9, '0'), 'First' || (i %% 97), 'Last' || (i %% 89),"
+                " '07' || lpad((i::bigint * 7919 %% 1000000000)::text, 9, '0'),"
+                " 'First' || (i %% 97), 'Last' || (i %% 89),"
                 " 'City' || (i %% 13), 'AB' || (i %% 90 + 10), date '1950-01-01' + (i %% 18000),"
                 " timestamptz '2024-01-01' + i * interval '1 minute', (i %% 5000) / 7.0, i %% 10 = 0,"
                 " timestamptz '2024-06-01' + i * interval '1 millisecond' FROM generate_series(1, %s) i",
@@ -150,7 +153,8 @@ def bench_pg(rows: int, changed: int, admin: str, work: Path) -> None:
                 (cursor,) = con.execute("SELECT max(updated_at) FROM customers").fetchone() or (None,)
                 con.execute(
                     "UPDATE customers SET lifetime_value = lifetime_value + 1, updated_at = now()"
-                    " WHERE customer_id IN (SELECT customer_id FROM customers ORDER BY md5(customer_id) LIMIT %s)",
+                    " WHERE customer_id IN"
+                    " (SELECT customer_id FROM customers ORDER BY md5(customer_id) LIMIT %s)",
                     (changed,),
                 )
                 t = time.perf_counter()
@@ -171,7 +175,8 @@ def bench_pg(rows: int, changed: int, admin: str, work: Path) -> None:
             rt.writer.close()
             rt.connectors.close()
             rt.db.close()
-        assert second.rows_read == changed and second.rows_written == changed, second
+        assert second.rows_read == changed, second
+        assert second.rows_written == changed, second
         print(f"COPY of the {changed:,} changed rows alone: {baseline:.2f} s ({copied / 1e6:.1f} MB)")
         print(
             f"incremental sync of {changed:,} changed rows: {took:.2f} s ({changed / took:,.0f} rows/s),"
