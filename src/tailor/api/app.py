@@ -18,6 +18,7 @@ from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
+from tailor.connectors.api import connector_routes
 
 if TYPE_CHECKING:
     from tailor.runtime import Runtime
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *collect_routes(),
         *admin_routes(),
         *profile_routes(),
+        *connector_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})

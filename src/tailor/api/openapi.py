@@ -10,6 +10,7 @@ from tailor import __version__
 from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
+from tailor.connectors.openapi import connector_paths
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
@@ -237,6 +238,7 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    paths.update(connector_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
