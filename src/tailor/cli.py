@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tailor.analytics.cli import attribution, report
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
@@ -162,6 +163,8 @@ def token(data_dir: Path, name: str) -> None:
 
 
 main.add_command(identity)
+main.add_command(attribution)
+main.add_command(report)
 
 if __name__ == "__main__":
     sys.exit(main())
