@@ -7,6 +7,7 @@ is an error carrying every problem.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
@@ -58,6 +59,8 @@ def _read(path: Path, options: PathFileOptions) -> tuple[pa.Table, list[InputPro
         return "skip"
 
     try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f, delimiter=options.csv_delimiter), [])
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 24),
@@ -65,7 +68,9 @@ def _read(path: Path, options: PathFileOptions) -> tuple[pa.Table, list[InputPro
                 delimiter=options.csv_delimiter, invalid_row_handler=invalid, ignore_empty_lines=False
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={}, strings_can_be_null=False, auto_dict_encode=False
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                auto_dict_encode=False,
             ),
         )
     except FileNotFoundError as e:
@@ -97,6 +102,9 @@ def _problems_sql(sep: str, has_value: bool, has_nulls: bool, dialect: Dialect) 
     others = [s for s in OTHER_SEPARATORS if s != sep and sep not in s]
     lit = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731
     unknown = " ".join(f"WHEN position({lit(s)} IN path) > 0 THEN {lit(s)}" for s in others)
+    # A separator that holds the one asked for ("->" holds ">") is found even where that one is.
+    within = [s for s in OTHER_SEPARATORS if s != sep and sep in s]
+    hidden = " ".join(f"WHEN position({lit(s)} IN path) > 0 THEN {lit(s)}" for s in within)
     checks = [
         "SELECT line, 'path', 'empty path' FROM _pf_raw WHERE trim(path) = ''",
         f"""SELECT line, 'path', 'unknown delimiter ' || d || ' (channels are separated by '
@@ -104,6 +112,15 @@ def _problems_sql(sep: str, has_value: bool, has_nulls: bool, dialect: Dialect) 
             FROM (SELECT line, CASE {unknown} END AS d FROM _pf_raw
                   WHERE trim(path) <> '' AND position({lit(sep)} IN path) = 0)
             WHERE d IS NOT NULL""",
+        *(
+            [
+                f"""SELECT line, 'path', 'unknown delimiter ' || d || ' (channels are separated by '
+                    || {lit(sep)} || '; choose another with --delimiter)'
+                FROM (SELECT line, CASE {hidden} END AS d FROM _pf_raw) WHERE d IS NOT NULL"""
+            ]
+            if within
+            else []
+        ),
         f"""SELECT id, 'path', 'empty channel name at step ' || min(pos)
             FROM {dialect.explode("(SELECT * FROM _pf_raw WHERE trim(path) <> '')", "line", "path", lit(sep))}
             WHERE trim(item) = '' GROUP BY id""",
