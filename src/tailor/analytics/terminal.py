@@ -49,7 +49,7 @@ def attribution_tables(result: Attribution, what: str = "conversions") -> list[T
         table.add_row(k, *cells)
     bars = Table(title="Models compared (conversions credited)", show_header=False, box=None, padding=(0, 1))
     top = max((c.conversions for m in models for c in result.models[m].values()), default=0.0)
-    for k in keys[:12]:
+    for k in keys[:6]:
         for i, m in enumerate(models):
             c = result.models[m].get(k)
             n = 0.0 if c is None else c.conversions
