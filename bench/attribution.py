@@ -94,7 +94,7 @@ def main() -> None:
 
         t_all, result = _time(tailor_all, args.repeat)
         cur = duckdb.connect()
-        tables, read = load_path_file(cur, file)
+        tables, _ = load_path_file(cur, file)
         t_markov, markov = _time(lambda: markov_attribution(tables), args.repeat)
         print(f"Tailor, read + all 8 models: {t_all:.2f} s (target < 10 s)")
         print(f"Tailor, exact Markov alone on loaded paths: {t_markov:.3f} s (target < 2 s)")
@@ -108,15 +108,24 @@ def main() -> None:
 
         def baseline() -> object:
             return markov_model(
-                df, "path", "conversions", var_value="value", var_null="nulls", order=1,
-                ncore=1, verbose=False, flg_pro=False,
+                df,
+                "path",
+                "conversions",
+                var_value="value",
+                var_null="nulls",
+                order=1,
+                ncore=1,
+                verbose=False,
+                flg_pro=False,
             )
 
         t_base, base = _time(baseline, args.repeat)
         t_heur, _ = _time(
             lambda: heuristic_models(df, "path", "conversions", var_value="value", flg_pro=False), args.repeat
         )
-        print(f"ChannelAttribution markov_model (simulated, 1 core): {t_base:.2f} s (+ pandas read {t_read:.2f} s)")
+        print(
+            f"ChannelAttribution markov_model (simulated, 1 core): {t_base:.2f} s (+ pandas read {t_read:.2f} s)"
+        )
         print(f"ChannelAttribution heuristic_models: {t_heur:.2f} s")
         print(f"ratio Tailor exact Markov / ChannelAttribution Markov: {t_markov / t_base:.3f}")
         print(
@@ -126,11 +135,14 @@ def main() -> None:
         ours = result.models["markov"]  # type: ignore[attr-defined]
         frame = base if isinstance(base, pd.DataFrame) else base[0]
         diffs = [
-            abs(ours[str(r.channel_name)].conversions - float(r.total_conversions)) for r in frame.itertuples()
+            abs(ours[str(r.channel_name)].conversions - float(r.total_conversions))
+            for r in frame.itertuples()
         ]
         total = sum(c.conversions for c in ours.values())
-        print(f"largest difference of Markov credit per channel: {max(diffs):.1f} conversions "
-              f"({max(diffs) / total:.3%} of {total:,.0f})")
+        print(
+            f"largest difference of Markov credit per channel: {max(diffs):.1f} conversions "
+            f"({max(diffs) / total:.3%} of {total:,.0f})"
+        )
     print(f"load average after: {os.getloadavg()}")
 
 

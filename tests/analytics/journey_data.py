@@ -17,13 +17,22 @@ def at(minutes: float) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat()
 
 
-def page(anon: str, minutes: float, path: str = "/", referrer: str = "", campaign: dict[str, str] | None = None,
-         user: str | None = None) -> dict[str, Any]:
+def page(
+    anon: str,
+    minutes: float,
+    path: str = "/",
+    referrer: str = "",
+    campaign: dict[str, str] | None = None,
+    user: str | None = None,
+) -> dict[str, Any]:
     context: dict[str, Any] = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)"}
     if campaign:
         context["campaign"] = campaign
     msg: dict[str, Any] = {
-        "type": "page", "anonymousId": anon, "timestamp": at(minutes), "name": path,
+        "type": "page",
+        "anonymousId": anon,
+        "timestamp": at(minutes),
+        "name": path,
         "properties": {"url": "https://shop.example" + path, "referrer": referrer, "path": path},
         "context": context,
     }
@@ -32,9 +41,15 @@ def page(anon: str, minutes: float, path: str = "/", referrer: str = "", campaig
     return msg
 
 
-def track(event: str, minutes: float, anon: str | None = None, user: str | None = None,
-          **properties: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "track", "event": event, "timestamp": at(minutes), "properties": properties}
+def track(
+    event: str, minutes: float, anon: str | None = None, user: str | None = None, **properties: Any
+) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "timestamp": at(minutes),
+        "properties": properties,
+    }
     if anon:
         msg["anonymousId"] = anon
     if user:
@@ -62,8 +77,14 @@ def ana_and_ben() -> list[dict[str, Any]]:
         track("Product Viewed", 1.5, anon="ana-laptop"),
         {"type": "identify", "anonymousId": "ana-laptop", "userId": "ana", "timestamp": at(2)},
         track("Email Link Clicked", 60 * 24, user="ana", campaign_id="june_sale"),
-        page("ana-phone", 60 * 24 + 0.1, "/sale", "", {"source": "crm", "medium": "email", "name": "june_sale"},
-             user="ana"),
+        page(
+            "ana-phone",
+            60 * 24 + 0.1,
+            "/sale",
+            "",
+            {"source": "crm", "medium": "email", "name": "june_sale"},
+            user="ana",
+        ),
         track("Product Viewed", 60 * 24 + 1, anon="ana-phone", user="ana"),
         track("Product Added", 60 * 24 + 2, anon="ana-phone", user="ana"),
         track("Order Completed", 60 * 24 + 5, anon="ana-phone", user="ana", total=120.0, revenue=100.0),

@@ -30,7 +30,9 @@ def test_removal_effects_match_the_hand_computed_chain(load: Load) -> None:
         assert credit[k].value == pytest.approx(170 * e / total)
 
 
-def _chain(load: Load, rows: list[tuple[str, float, float, float]], order: int) -> dict[str, dict[str, float]]:
+def _chain(
+    load: Load, rows: list[tuple[str, float, float, float]], order: int
+) -> dict[str, dict[str, float]]:
     t = load(rows)
     edges: dict[str, dict[str, float]] = defaultdict(dict)
     for a, b, w in t.cur.execute(transitions_sql(t, order)).fetchall():

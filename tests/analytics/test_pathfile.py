@@ -63,7 +63,11 @@ def test_another_delimiter_and_other_column_names(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text("journey;conv;revenue\nsearch|email;2;30\nemail;1;5\n")
     options = PathFileOptions(
-        path_column="journey", conversions_column="conv", value_column="revenue", delimiter="|", csv_delimiter=";"
+        path_column="journey",
+        conversions_column="conv",
+        value_column="revenue",
+        delimiter="|",
+        csv_delimiter=";",
     )
     tables, read = load_path_file(duckdb.connect(), path, options)
     assert read.problems == []
@@ -88,12 +92,16 @@ def test_cli_prints_json_per_model_and_channel(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert list(out) == list(MODELS)
-    assert out["linear"] == {"a": {"conversions": 1.0, "value": 20.0}, "b": {"conversions": 2.0, "value": 25.0}}
+    assert out["linear"] == {
+        "a": {"conversions": 1.0, "value": 20.0},
+        "b": {"conversions": 2.0, "value": 25.0},
+    }
     assert set(out["shapley_ordered"]) == {"a@1", "b@1", "b@2"}
     assert "line 4, path: unknown delimiter |" in result.stderr
     text = CliRunner().invoke(main, ["attribution", str(path)])
     assert text.exit_code == 0
-    assert "Markov" in text.stdout and "removal effect" in text.stdout
+    assert "Markov" in text.stdout
+    assert "removal effect" in text.stdout
 
 
 def test_cli_reports_a_missing_file(tmp_path: Path) -> None:

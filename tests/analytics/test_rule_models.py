@@ -11,7 +11,9 @@ from tests.analytics.conftest import Load
 ROWS = [("a > b > c", 2, 100, 5), ("a > c", 1, 50, 3), ("b", 0, 0, 4)]
 
 
-def credit(load: Load, model: str, rows: list[tuple[str, float, float, float]] = ROWS) -> dict[str, tuple[float, float]]:
+def credit(
+    load: Load, model: str, rows: list[tuple[str, float, float, float]] = ROWS
+) -> dict[str, tuple[float, float]]:
     result = attribute(load(rows), half_life=1.0, ends=0.4)
     return {k: (round(c.conversions, 9), round(c.value, 9)) for k, c in result.models[model].items()}
 

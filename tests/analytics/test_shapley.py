@@ -16,7 +16,9 @@ from tests.analytics.conftest import Load
 def shapley_by_definition(rows: list[tuple[str, float, float, float]], measure: int) -> dict[str, float]:
     """phi_j = sum over S without j of |S|! (n-|S|-1)! / n! (v(S + j) - v(S)),
     v(S) = the conversions (or value) of the paths whose channels all lie in S."""
-    paths = [({c.strip() for c in p.split(">")}, row[measure]) for p, *row in [(r[0], r[1], r[2]) for r in rows]]
+    paths = [
+        ({c.strip() for c in p.split(">")}, row[measure]) for p, *row in [(r[0], r[1], r[2]) for r in rows]
+    ]
     players = sorted(set().union(*(s for s, _ in paths)))
     n = len(players)
 

@@ -73,7 +73,10 @@ def funnel(request: Request, s: JourneyAnalytics) -> Any:
     steps = [x.strip() for x in request.query_params.get("steps", "").split(",") if x.strip()]
     mode = _choice(request, "mode", ("ordered", "strict", "unordered"), "ordered")
     definition = FunnelDefinition(
-        steps, _number(request, "window_hours", 168.0), mode, request.query_params.get("breakdown")  # type: ignore[arg-type]
+        steps,
+        _number(request, "window_hours", 168.0),
+        mode,  # type: ignore[arg-type]
+        request.query_params.get("breakdown"),
     )
     return s.funnel(definition)
 
@@ -157,9 +160,14 @@ def analytics_paths(paths: dict[str, Any]) -> None:
             "tags": ["analytics"],
             "summary": (work.__doc__ or "").strip().split("\n")[0],
             "security": [{"adminToken": []}],
-            "parameters": [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in params],
+            "parameters": [
+                {"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in params
+            ],
             "responses": {
-                "200": {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "200": {
+                    "description": "success",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
                 "400": {"description": "a parameter is invalid", **error},
                 "401": {"description": "missing or unknown admin token", **error},
             },

@@ -42,7 +42,11 @@ def write_demo_spend(runtime: Runtime, path: Path) -> int:
     finally:
         cur.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["date,channel,campaign,cost,currency", *(f"{d},{c},{k},{v},GBP" for d, c, k, v in rows), *BROKEN_SPEND]
+    lines = [
+        "date,channel,campaign,cost,currency",
+        *(f"{d},{c},{k},{v},GBP" for d, c, k, v in rows),
+        *BROKEN_SPEND,
+    ]
     path.write_text("\n".join(lines) + "\n")
     return len(rows)
 
@@ -81,7 +85,9 @@ def show_analytics(runtime: Runtime, data_dir: Path, console: Console) -> None:
     for channel, r in returns["markov"].items():
         if r.spend <= 0:
             continue
-        cells = [f"{(returns[m][channel].roas or 0):.2f}" for m in ("last_touch", "linear", "markov", "shapley")]
+        cells = [
+            f"{(returns[m][channel].roas or 0):.2f}" for m in ("last_touch", "linear", "markov", "shapley")
+        ]
         roas.add_row(channel, f"£{r.spend:,.0f}", *cells, bar(r.roas or 0.0, top, 24, "green"))
     console.print(roas)
     console.print("[bold]Budget suggestion[/bold] (Markov credit, diminishing returns):")

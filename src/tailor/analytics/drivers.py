@@ -60,7 +60,8 @@ def feature_sql(conversion_event: str) -> str:
     conv = "'" + conversion_event.replace("'", "''") + "'"
     cols = ",\n".join(f'CAST({sql} AS DOUBLE) AS "{name}"' for name, sql in FEATURES.items())
     firsts = ",\n".join(
-        f"CAST(coalesce(any_value(f.channel) = '{c}', FALSE) AS DOUBLE) AS \"arrived by {c}\"" for c in CHANNELS
+        f"CAST(coalesce(any_value(f.channel) = '{c}', FALSE) AS DOUBLE) AS \"arrived by {c}\""
+        for c in CHANNELS
     )
     return f"""WITH first_order AS (SELECT person, min(ts) AS at FROM an_events WHERE name = {conv} GROUP BY person),
     first_touch AS (SELECT person, arg_min(channel, ts) AS channel FROM an_touches GROUP BY person)
@@ -70,7 +71,9 @@ def feature_sql(conversion_event: str) -> str:
     GROUP BY e.person"""
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, penalty: float, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, penalty: float, iterations: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """Ridge logistic regression by Newton's method: coefficients (intercept first) and their covariance."""
     n, k = x.shape
     design = np.hstack([np.ones((n, 1)), x])
@@ -91,7 +94,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, penalty: float, iterations: int =
     return beta, np.linalg.inv(hessian)
 
 
-def conversion_drivers(cur: duckdb.DuckDBPyConnection, conversion_event: str, penalty: float = 1.0) -> Drivers:
+def conversion_drivers(
+    cur: duckdb.DuckDBPyConnection, conversion_event: str, penalty: float = 1.0
+) -> Drivers:
     """Fits the drivers on the people of `an_events` (needs `an_touches` too)."""
     result = cur.execute(feature_sql(conversion_event))
     names = [d[0] for d in result.description][2:]

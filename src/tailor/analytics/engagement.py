@@ -34,8 +34,15 @@ WEIGHTS = {
     "Unsubscribed": -8.0,
     "Order Refunded": -5.0,
 }
-INTEREST = ("Product Viewed", "Product Added", "Product Added to Wishlist", "Signed Up", "Email Link Clicked",
-            "SMS Link Clicked", "Checkout Started")
+INTEREST = (
+    "Product Viewed",
+    "Product Added",
+    "Product Added to Wishlist",
+    "Signed Up",
+    "Email Link Clicked",
+    "SMS Link Clicked",
+    "Checkout Started",
+)
 
 
 class PersonEngagement(msgspec.Struct):
@@ -144,7 +151,9 @@ def build_engagement(cur: duckdb.DuckDBPyConnection, conversion_event: str) -> N
     run_steps(cur, "engagement", engagement_steps(conversion_event) + lifecycle_steps(conversion_event))
 
 
-def top_engaged(cur: duckdb.DuckDBPyConnection, limit: int = 20, person: str | None = None) -> list[PersonEngagement]:
+def top_engaged(
+    cur: duckdb.DuckDBPyConnection, limit: int = 20, person: str | None = None
+) -> list[PersonEngagement]:
     """The most engaged people (or one person), with their current stage."""
     where = "WHERE person = ?" if person else ""
     rows = cur.execute(
@@ -156,8 +165,10 @@ def top_engaged(cur: duckdb.DuckDBPyConnection, limit: int = 20, person: str | N
         ORDER BY score DESC LIMIT {int(limit)}""",
         [person] if person else [],
     ).fetchall()
-    return [PersonEngagement(str(p), float(s), float(q), str(st), int(n), None if m is None else float(m))
-            for p, s, q, st, n, m in rows]
+    return [
+        PersonEngagement(str(p), float(s), float(q), str(st), int(n), None if m is None else float(m))
+        for p, s, q, st, n, m in rows
+    ]
 
 
 def stage_history(cur: duckdb.DuckDBPyConnection, person: str) -> list[tuple[str, str]]:

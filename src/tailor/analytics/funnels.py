@@ -95,33 +95,45 @@ def funnel_steps(f: FunnelDefinition, source: str | None = None) -> list[SqlStep
     events = source or person_events_sql()
     names = ", ".join(f"({i + 1}, {_lit(s)})" for i, s in enumerate(f.steps))
     strict = f.mode == "strict"
-    # The person's events in order: all of them in strict mode (nothing may come between), else
-    # only those of a step.
-    universe = "x" if strict else "x JOIN fn_names s ON s.name = x.name"
     steps = [
-        SqlStep(f"CREATE OR REPLACE TEMP TABLE fn_names AS SELECT * FROM (VALUES {names}) v(step, name)", "fn_names"),
         SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE fn_order AS
-            SELECT person, o, ts, seq FROM (
-                SELECT DISTINCT x.person, x.ts, x.seq,
-                       dense_rank() OVER (PARTITION BY x.person ORDER BY x.ts, x.seq) AS o
-                FROM ({events}) {universe})""",
-            "fn_order",
-        ),
-        SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE fn_events AS
-            SELECT o.person, o.o, o.ts, s.step, {_breakdown_sql(f.breakdown)} AS group_key
-            FROM ({events}) x JOIN fn_names s ON s.name = x.name JOIN fn_order o ON o.seq = x.seq""",
-            "fn_events",
+            f"CREATE OR REPLACE TEMP TABLE fn_names AS SELECT * FROM (VALUES {names}) v(step, name)",
+            "fn_names",
         ),
     ]
+    # A person's events in order, o numbering them by (ts, seq). In strict mode o counts all their
+    # events (nothing may come between two steps); otherwise only the events of a step, numbered
+    # in the same pass (dense_rank: an event matching two steps keeps one number).
+    if strict:
+        steps += [
+            SqlStep(
+                f"""CREATE OR REPLACE TEMP TABLE fn_order AS
+                SELECT x.seq, dense_rank() OVER (PARTITION BY x.person ORDER BY x.ts, x.seq) AS o FROM ({events}) x""",
+                "fn_order",
+            ),
+            SqlStep(
+                f"""CREATE OR REPLACE TEMP TABLE fn_events AS
+                SELECT x.person, o.o, x.ts, s.step, {_breakdown_sql(f.breakdown)} AS group_key
+                FROM ({events}) x JOIN fn_names s ON s.name = x.name JOIN fn_order o ON o.seq = x.seq""",
+                "fn_events",
+            ),
+        ]
+    else:
+        steps.append(
+            SqlStep(
+                f"""CREATE OR REPLACE TEMP TABLE fn_events AS
+                SELECT x.person, dense_rank() OVER (PARTITION BY x.person ORDER BY x.ts, x.seq) AS o, x.ts, s.step,
+                       {_breakdown_sql(f.breakdown)} AS group_key
+                FROM ({events}) x JOIN fn_names s ON s.name = x.name""",
+                "fn_events",
+            )
+        )
     if f.mode == "unordered":
         return steps + _unordered(n, window)
     steps.append(
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE fn_1 AS
-            SELECT row_number() OVER (ORDER BY person, o) AS attempt, person, o, ts AS start_ts, ts AS t,
-                   group_key FROM fn_events WHERE step = 1""",
+            SELECT person, o AS attempt, o, ts AS start_ts, ts AS t, group_key FROM fn_events WHERE step = 1""",
             "fn_1",
         )
     )
@@ -132,22 +144,27 @@ def funnel_steps(f: FunnelDefinition, source: str | None = None) -> list[SqlStep
                 FROM fn_{k - 1} a JOIN fn_events e ON e.person = a.person AND e.o = a.o + 1 AND e.step = {k}
                 WHERE {_seconds("a.start_ts", "e.ts")} <= {window!r}"""
         else:
+            # o follows (ts, seq), so the first step-k event after an attempt has both the least o
+            # and the least ts of the events after it: one frame gives both, no lookup needed.
             sql = f"""CREATE OR REPLACE TEMP TABLE fn_{k} AS
                 WITH u AS (
-                    SELECT person, o, 1 AS is_attempt, attempt, NULL::BIGINT AS ev FROM fn_{k - 1}
-                    UNION ALL SELECT person, o, 0, NULL, o FROM fn_events WHERE step = {k}
+                    SELECT person, o, 1 AS is_attempt, attempt, start_ts, group_key, NULL::BIGINT AS ev,
+                           NULL::TIMESTAMPTZ AS ev_ts FROM fn_{k - 1}
+                    UNION ALL SELECT person, o, 0, NULL, NULL, NULL, o, ts FROM fn_events WHERE step = {k}
                 ), nx AS (
-                    SELECT attempt, person, min(ev) OVER (PARTITION BY person ORDER BY o, is_attempt
-                        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_o, is_attempt
-                    FROM u
+                    SELECT attempt, person, start_ts, group_key, is_attempt,
+                        min(ev) OVER w AS next_o, min(ev_ts) OVER w AS next_ts
+                    FROM u WINDOW w AS (PARTITION BY person ORDER BY o, is_attempt
+                        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
                 )
-                SELECT a.attempt, a.person, r.o, a.start_ts, r.ts AS t, a.group_key
-                FROM nx JOIN fn_{k - 1} a ON a.attempt = nx.attempt
-                JOIN fn_order r ON r.person = nx.person AND r.o = nx.next_o
-                WHERE nx.is_attempt = 1 AND {_seconds("a.start_ts", "r.ts")} <= {window!r}"""
+                SELECT attempt, person, next_o AS o, start_ts, next_ts AS t, group_key FROM nx
+                WHERE is_attempt = 1 AND next_o IS NOT NULL AND {_seconds("start_ts", "next_ts")} <= {window!r}"""
         steps.append(SqlStep(sql, f"fn_{k}"))
     times = ", ".join(f"fn_{k}.t AS t{k}" for k in range(1, n + 1))
-    joins = " ".join(f"LEFT JOIN fn_{k} ON fn_{k}.attempt = fn_1.attempt" for k in range(2, n + 1))
+    joins = " ".join(
+        f"LEFT JOIN fn_{k} ON fn_{k}.person = fn_1.person AND fn_{k}.attempt = fn_1.attempt"
+        for k in range(2, n + 1)
+    )
     level = " + ".join(f"(fn_{k}.attempt IS NOT NULL)::INTEGER" for k in range(2, n + 1)) or "0"
     steps.append(
         SqlStep(
@@ -181,18 +198,16 @@ def _unordered(n: int, window: float) -> list[SqlStep]:
             SqlStep(
                 f"""CREATE OR REPLACE TEMP TABLE fn_next_{k} AS
                 WITH u AS (
-                    SELECT person, o, 1 AS is_attempt, attempt, NULL::BIGINT AS ev FROM fn_starts
-                    UNION ALL SELECT person, o, 0, NULL, o FROM fn_events WHERE step = {k}
+                    SELECT person, o, 1 AS is_attempt, attempt, start_ts, NULL::BIGINT AS ev,
+                           NULL::TIMESTAMPTZ AS ev_ts FROM fn_starts
+                    UNION ALL SELECT person, o, 0, NULL, NULL, o, ts FROM fn_events WHERE step = {k}
                 ), nx AS (
-                    SELECT attempt, person, is_attempt, min(ev) OVER (PARTITION BY person ORDER BY o, is_attempt
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS any_o,
-                        min(ev) OVER (PARTITION BY person ORDER BY o, is_attempt DESC
-                        ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS next_o
-                    FROM u
+                    SELECT attempt, start_ts, is_attempt, min(ev) OVER w AS next_o, min(ev_ts) OVER w AS next_ts
+                    FROM u WINDOW w AS (PARTITION BY person ORDER BY o, is_attempt DESC
+                        ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
                 )
-                SELECT nx.attempt, r.ts AS t FROM nx JOIN fn_starts s ON s.attempt = nx.attempt
-                JOIN fn_order r ON r.person = nx.person AND r.o = nx.next_o
-                WHERE nx.is_attempt = 1 AND {_seconds("s.start_ts", "r.ts")} <= {window!r}""",
+                SELECT attempt, next_ts AS t FROM nx
+                WHERE is_attempt = 1 AND next_o IS NOT NULL AND {_seconds("start_ts", "next_ts")} <= {window!r}""",
                 f"fn_next_{k}",
             )
         )
@@ -244,7 +259,9 @@ def _results(cur: duckdb.DuckDBPyConnection, f: FunnelDefinition, where: str) ->
     return out
 
 
-def run_funnel(cur: duckdb.DuckDBPyConnection, f: FunnelDefinition, source: str | None = None) -> FunnelResult:
+def run_funnel(
+    cur: duckdb.DuckDBPyConnection, f: FunnelDefinition, source: str | None = None
+) -> FunnelResult:
     """Computes a funnel on `cur` (which needs `an_touches`/`an_traits` only for those breakdowns)."""
     run_steps(cur, "funnel", funnel_steps(f, source))
     result = FunnelResult(f.mode, f.window_hours, _results(cur, f, "TRUE"), f.breakdown)

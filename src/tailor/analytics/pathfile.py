@@ -98,9 +98,13 @@ def _number_checks(column: str, field: str, required: bool) -> list[str]:
     ]
 
 
+def lit(s: str) -> str:
+    """A SQL string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
 def _problems_sql(sep: str, has_value: bool, has_nulls: bool, dialect: Dialect) -> str:
     others = [s for s in OTHER_SEPARATORS if s != sep and sep not in s]
-    lit = lambda s: "'" + s.replace("'", "''") + "'"  # noqa: E731
     unknown = " ".join(f"WHEN position({lit(s)} IN path) > 0 THEN {lit(s)}" for s in others)
     # A separator that holds the one asked for ("->" holds ">") is found even where that one is.
     within = [s for s in OTHER_SEPARATORS if s != sep and sep in s]
@@ -163,8 +167,8 @@ def load_path_file(
     has_value, has_nulls = "value" in columns, "nulls" in columns
     cur.register("_pf_raw", raw)
     try:
-        found = cur.execute(_problems_sql(options.delimiter, has_value, has_nulls, dialect)).fetchall()
-        problems += [InputProblem(int(line), field, message) for line, field, message in found]
+        rows = cur.execute(_problems_sql(options.delimiter, has_value, has_nulls, dialect)).fetchall()
+        problems += [InputProblem(int(line), field, message) for line, field, message in rows]
         bad = sorted({p.line for p in problems})
         cur.register("_pf_bad", pa.table({"line": pa.array(bad, pa.int64())}))
         value = "coalesce(try_cast(nullif(trim(value), '') AS DOUBLE), 0)" if has_value else "0.0"

@@ -20,7 +20,11 @@ FUNNEL = ["Product Viewed", "Product Added", "Checkout Started", "Payment Info E
 
 
 def _bars(categories: list[str], series: dict[str, list[float]], horizontal: bool = False) -> dict[str, Any]:
-    cat = {"type": "category", "data": categories, "axisLabel": {"interval": 0, "rotate": 0 if horizontal else 30}}
+    cat = {
+        "type": "category",
+        "data": categories,
+        "axisLabel": {"interval": 0, "rotate": 0 if horizontal else 30},
+    }
     val = {"type": "value"}
     return {
         "tooltip": {"trigger": "axis"},
@@ -79,7 +83,8 @@ def build_sections(service: JourneyAnalytics) -> list[tuple[str, str, dict[str, 
                 keys,
                 {
                     f"touch {p}": [
-                        getattr(result.models["shapley_ordered"].get(f"{k}@{p}"), "conversions", 0.0) for k in keys
+                        getattr(result.models["shapley_ordered"].get(f"{k}@{p}"), "conversions", 0.0)
+                        for k in keys
                     ]
                     for p in positions
                 },
@@ -114,13 +119,17 @@ def build_sections(service: JourneyAnalytics) -> list[tuple[str, str, dict[str, 
     out.append(
         (
             "Journeys across channels (first four touches, Sankey)",
-            "<ol>" + "".join(f"<li>{html.escape(' > '.join(p.steps))}: {p.journeys:,}</li>" for p in paths.paths) + "</ol>",
+            "<ol>"
+            + "".join(f"<li>{html.escape(' > '.join(p.steps))}: {p.journeys:,}</li>" for p in paths.paths)
+            + "</ol>",
             _sankey([(link.source, link.target, link.value) for link in paths.links]),
         )
     )
     ret = service.retention("month")
     cells = [
-        [k, i, round(a / c.size, 3) if c.size else 0] for i, c in enumerate(ret.cohorts) for k, a in enumerate(c.active)
+        [k, i, round(a / c.size, 3) if c.size else 0]
+        for i, c in enumerate(ret.cohorts)
+        for k, a in enumerate(c.active)
     ]
     out.append(
         (
@@ -129,9 +138,18 @@ def build_sections(service: JourneyAnalytics) -> list[tuple[str, str, dict[str, 
             {
                 "tooltip": {},
                 "grid": {"containLabel": True},
-                "xAxis": {"type": "category", "data": [f"+{k}" for k in range(len(ret.cohorts[0].active))] if ret.cohorts else []},
+                "xAxis": {
+                    "type": "category",
+                    "data": [f"+{k}" for k in range(len(ret.cohorts[0].active))] if ret.cohorts else [],
+                },
                 "yAxis": {"type": "category", "data": [f"{c.start} ({c.size})" for c in ret.cohorts]},
-                "visualMap": {"min": 0, "max": 1, "calculable": True, "orient": "horizontal", "left": "center"},
+                "visualMap": {
+                    "min": 0,
+                    "max": 1,
+                    "calculable": True,
+                    "orient": "horizontal",
+                    "left": "center",
+                },
                 "series": [{"type": "heatmap", "data": cells, "label": {"show": True}}],
             },
         )
@@ -153,7 +171,10 @@ def build_sections(service: JourneyAnalytics) -> list[tuple[str, str, dict[str, 
                 "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in budget.reasoning) + "</ul>",
                 _bars(
                     [c.channel for c in budget.channels],
-                    {"now": [c.spend for c in budget.channels], "suggested": [c.suggested for c in budget.channels]},
+                    {
+                        "now": [c.spend for c in budget.channels],
+                        "suggested": [c.suggested for c in budget.channels],
+                    },
                 ),
             )
         )
@@ -196,7 +217,9 @@ def build_sections(service: JourneyAnalytics) -> list[tuple[str, str, dict[str, 
                     for d in drivers.drivers
                 )
                 + "</table>",
-                _bars(names, {"coefficient": [d.coefficient for d in drivers.drivers][::-1]}, horizontal=True),
+                _bars(
+                    names, {"coefficient": [d.coefficient for d in drivers.drivers][::-1]}, horizontal=True
+                ),
             )
         )
     return out

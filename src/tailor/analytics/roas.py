@@ -62,7 +62,9 @@ def returns(attribution: Attribution, spend: dict[str, float]) -> dict[str, dict
             s = spend.get(key, 0.0)
             c = credits.get(key)
             value, conv = (c.value, c.conversions) if c else (0.0, 0.0)
-            rows[key] = Return(s, value, conv, value / s if s > 0 else None, (value - s) / s if s > 0 else None)
+            rows[key] = Return(
+                s, value, conv, value / s if s > 0 else None, (value - s) / s if s > 0 else None
+            )
         out[model] = rows
     return out
 
@@ -86,7 +88,10 @@ def _fit(days: list[tuple[float, float]]) -> tuple[float, bool]:
 
 
 def reallocate(
-    cur: duckdb.DuckDBPyConnection, attribution: Attribution, model: str = "markov", step_share: float = 0.01,
+    cur: duckdb.DuckDBPyConnection,
+    attribution: Attribution,
+    model: str = "markov",
+    step_share: float = 0.01,
     max_move: float = 0.2,
 ) -> Reallocation:
     """A budget suggestion for the channels with spend, moving at most `max_move` of the total budget."""
@@ -122,7 +127,9 @@ def reallocate(
     moved, step = 0.0, total * step_share
     while funded and moved + step <= max_move * total + 1e-9:
         best = max(funded, key=lambda c: marginal(c, c.suggested))
-        worst = min((c for c in funded if c.suggested > step), key=lambda c: marginal(c, c.suggested), default=None)
+        worst = min(
+            (c for c in funded if c.suggested > step), key=lambda c: marginal(c, c.suggested), default=None
+        )
         if worst is None or worst is best:
             break
         gain = value_at(best, best.suggested + step) - value_at(best, best.suggested)
@@ -136,10 +143,14 @@ def reallocate(
         c.marginal_roas = marginal(c, c.spend) if c.spend > 0 else None
     before = sum(value_at(c, c.spend) for c in funded)
     after = sum(value_at(c, c.suggested) for c in funded)
-    return Reallocation(model, budgets, after - before, _reasoning(budgets, model, moved, total, after - before))
+    return Reallocation(
+        model, budgets, after - before, _reasoning(budgets, model, moved, total, after - before)
+    )
 
 
-def _reasoning(budgets: list[ChannelBudget], model: str, moved: float, total: float, gain: float) -> list[str]:
+def _reasoning(
+    budgets: list[ChannelBudget], model: str, moved: float, total: float, gain: float
+) -> list[str]:
     lines = [
         f"Credit from the {model} model; each channel's value is assumed to follow value = a * spend^b, "
         f"b fitted on its days of spend (b = {DEFAULT_EXPONENT} where fewer than {MIN_DAYS} days could be used)."

@@ -41,7 +41,9 @@ def build_sentiment(cur: duckdb.DuckDBPyConnection) -> int:
     sql = texts_sql() if has_records and has_records[0] else texts_sql().split("UNION ALL")[0]
     cur.execute(f"CREATE OR REPLACE TEMP TABLE an_texts AS {sql}")
     distinct = [t for (t,) in cur.execute("SELECT DISTINCT text FROM an_texts").fetchall()]
-    scored = pa.table({"text": pa.array(distinct, pa.string()), "sentiment": pa.array(score(distinct), pa.float64())})
+    scored = pa.table(
+        {"text": pa.array(distinct, pa.string()), "sentiment": pa.array(score(distinct), pa.float64())}
+    )
     cur.register("_scored", scored)
     try:
         cur.execute(

@@ -47,7 +47,9 @@ def setup(db: Database) -> None:
     db.ddl(SPEND_DDL)
 
 
-def parse_spend(text: str, currency: str) -> tuple[list[tuple[date, str, str, float, str, int]], list[InputProblem]]:
+def parse_spend(
+    text: str, currency: str
+) -> tuple[list[tuple[date, str, str, float, str, int]], list[InputProblem]]:
     """Rows (day, channel, campaign, cost, currency, line) of a spend CSV, and the problems of the rest."""
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(reader, [])]
@@ -62,7 +64,10 @@ def parse_spend(text: str, currency: str) -> tuple[list[tuple[date, str, str, fl
         if len(row) != len(header):
             problems.append(InputProblem(line, "row", f"expected {len(header)} fields, found {len(row)}"))
             continue
-        get = lambda name: row[col[name]].strip() if name in col else ""  # noqa: E731
+
+        def get(name: str, row: list[str] = row) -> str:
+            return row[col[name]].strip() if name in col else ""
+
         found: list[InputProblem] = []
         day = None
         try:
@@ -83,10 +88,14 @@ def parse_spend(text: str, currency: str) -> tuple[list[tuple[date, str, str, fl
                 found.append(InputProblem(line, "cost", f"must be a non-negative amount: {get('cost')!r}"))
         cur = get("currency").upper() or currency
         if not _CURRENCY.match(cur):
-            found.append(InputProblem(line, "currency", f"not an ISO 4217 currency code: {get('currency')!r}"))
+            found.append(
+                InputProblem(line, "currency", f"not an ISO 4217 currency code: {get('currency')!r}")
+            )
         elif cur != currency:
             found.append(
-                InputProblem(line, "currency", f"{cur} is not the report currency {currency}; convert it first")
+                InputProblem(
+                    line, "currency", f"{cur} is not the report currency {currency}; convert it first"
+                )
             )
         if found:
             problems += found
