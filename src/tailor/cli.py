@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tailor.connectors.cli import connectors, import_command
+from tailor.analytics.cli import attribution, report
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
@@ -165,6 +166,8 @@ def token(data_dir: Path, name: str) -> None:
 main.add_command(identity)
 main.add_command(import_command)
 main.add_command(connectors)
+main.add_command(attribution)
+main.add_command(report)
 
 if __name__ == "__main__":
     sys.exit(main())

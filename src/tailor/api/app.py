@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tailor.analytics.api import analytics_routes
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
@@ -63,6 +64,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *admin_routes(),
         *profile_routes(),
         *connector_routes(),
+        *analytics_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from tailor import __version__
+from tailor.analytics.api import analytics_paths
 from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
@@ -239,6 +240,7 @@ def openapi_document() -> dict[str, Any]:
     )
     _profile_paths(paths, not_found)
     paths.update(connector_paths())
+    analytics_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
