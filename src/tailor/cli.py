@@ -10,8 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from tailor.connectors.cli import connectors, import_command
 from tailor.analytics.cli import attribution, report
+from tailor.connectors.cli import connectors, import_command
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
