@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tailor.analytics.cli import attribution, report
+from tailor.connectors.cli import connectors, import_command
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
@@ -165,6 +167,10 @@ def token(data_dir: Path, name: str) -> None:
 main.add_command(identity)
 main.add_command(traits)
 main.add_command(segments)
+main.add_command(import_command)
+main.add_command(connectors)
+main.add_command(attribution)
+main.add_command(report)
 
 if __name__ == "__main__":
     sys.exit(main())

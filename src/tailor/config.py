@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from tailor.analytics.settings import AnalyticsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
@@ -98,6 +99,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Identity resolution settings."""
     profiles: ProfilesConfig = msgspec.field(default_factory=ProfilesConfig)
     """Golden record survivorship and the evaluation of computed traits and segments."""
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
+    """Journey analytics: lookback window, half-lives, sessions, the conversion event, currency."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

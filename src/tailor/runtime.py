@@ -10,6 +10,7 @@ from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
 from tailor.config import TailorConfig, load_config
 from tailor.connectors.records import RecordTable
+from tailor.connectors.service import ConnectorService
 from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
@@ -73,14 +74,17 @@ class Runtime:
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)
+        self.connectors = ConnectorService(self.data_dir, self.db, self.writer)
 
     def start(self) -> None:
         """Starts the writer and processor threads."""
         self.writer.start()
         self.processor.start()
+        self.connectors.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.connectors.close()
         self.writer.stop()
         self.processor.stop()
         try:

@@ -7,10 +7,12 @@ from typing import Any
 import msgspec
 
 from tailor import __version__
+from tailor.analytics.api import analytics_paths
 from tailor.api.openapi_definitions import DEFINITION_TYPES, definition_paths
 from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
+from tailor.connectors.openapi import connector_paths
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
@@ -240,6 +242,8 @@ def openapi_document() -> dict[str, Any]:
     )
     _profile_paths(paths, not_found)
     definition_paths(paths)
+    paths.update(connector_paths())
+    analytics_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
