@@ -71,6 +71,7 @@ class Runtime:
             catch_up=self.writer.flush,
         )
 
+        loader.on_load = self.processor.wake
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)

@@ -37,6 +37,7 @@ class Processor:
         self.interval_s = interval_s
         self._cur = db.cursor()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
         self.head_source = head_source
@@ -190,6 +191,7 @@ class Processor:
     def stop(self) -> None:
         """Stops the loop after the batch in progress."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -199,12 +201,18 @@ class Processor:
         self.stop()
         self._cur.close()
 
+    def wake(self) -> None:
+        """Says that events were loaded: the loop runs now instead of at the end of its interval."""
+        self._wake.set()
+
     def _loop(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
-            # Sleep a whole interval even when woken early, so that a busy collector yields
+            # Woken by a load, or at the latest after an interval (time-based refreshes). Loads come
+            # at most every `load_delay_ms` or per row group, so a busy collector still yields
             # micro-batches of many events rather than one transaction per commit.
-            self._stop.wait(backoff)
+            self._wake.wait(backoff)
+            self._wake.clear()
             if self._stop.is_set():
                 break
             try:

@@ -78,18 +78,21 @@ _TEMP = (
 )  # fmt: skip
 
 
-def _affected(now: str, from_batch: bool) -> SqlStep:
-    batch = (
-        "SELECT profile_id FROM identity_nodes"
-        " WHERE k IN (SELECT k FROM _pf_bf UNION ALL SELECT k FROM _pf_obs)"
-        " UNION ALL "
-        if from_batch
+def _affected(now: str, batch: Batch | None) -> SqlStep:
+    # The batch's people: those of its events and traits, and those of the identifiers it added
+    # (an identifier refused a link stands alone as a profile with no event of its own).
+    touched = (
+        f"""SELECT profile_id FROM identity_nodes
+        WHERE k IN (SELECT k FROM _pf_bf UNION ALL SELECT k FROM _pf_obs)
+           OR (first_seq > {int(batch.lo)} AND first_seq <= {int(batch.hi)})
+        UNION ALL """
+        if batch is not None
         else ""
     )
     return SqlStep(
         f"""CREATE OR REPLACE TEMP TABLE {SCOPE} AS
         SELECT DISTINCT profile_id FROM (
-            {batch}SELECT profile_id FROM profile_changes WHERE changed_at > {_WATERMARK}
+            {touched}SELECT profile_id FROM profile_changes WHERE changed_at > {_WATERMARK}
             UNION ALL SELECT other_id FROM profile_changes WHERE changed_at > {_WATERMARK}
             UNION ALL SELECT profile_id FROM profile_schedule WHERE next_check <= {now}
             UNION ALL SELECT profile_id FROM profile_dirty
@@ -160,7 +163,7 @@ class ProfileStage:
         plan = self.plan(now)
         out = [*facts.fact_steps(self._columns), *observation_steps(self.config.ignore_traits)]
         if not batch.full:
-            out.append(_affected(now_literal(now), from_batch=True))
+            out.append(_affected(now_literal(now), batch))
         backfill, self._rebuilding = self._rebuilding, False
         out += self._evaluation(plan, batch.full, batch.hi, backfill)
         return out + _SEEN + _cleanup()
@@ -181,7 +184,7 @@ class ProfileStage:
         if not due:
             return []
         return [
-            _affected(nl, from_batch=False),
+            _affected(nl, None),
             *self._evaluation(self.plan(now), False, seq, False),
             *_SEEN,
             *_cleanup(),
@@ -262,19 +265,31 @@ class ProfileStage:
         if full:
             steps.append(
                 SqlStep(
-                    "INSERT OR REPLACE INTO profile_meta VALUES ('quantiles_at', CAST(now() AS VARCHAR))",
+                    f"""INSERT OR REPLACE INTO profile_meta VALUES
+                    ('quantiles_at', CAST({plan.evaluation.now} AS VARCHAR)),
+                    ('quantiles_people', (SELECT CAST(count(*) AS VARCHAR) FROM profile_computed))""",
                     "profile_meta (quantiles)",
                 )
             )
         return steps
 
     def _quantiles_due(self, cur: duckdb.DuckDBPyConnection, now: datetime) -> bool:
+        """Whether quantile thresholds are stale: old, or taken from a population 10% smaller or larger."""
         if not any(t.quantile is not None for t in self.catalog.traits):
             return False
-        rows = run(
-            cur, "SELECT CAST(value AS TIMESTAMPTZ) FROM profile_meta WHERE key = 'quantiles_at'"
-        ).fetchall()
-        return not rows or rows[0][0] < now - timedelta(hours=self.config.quantile_refresh_hours)
+        meta = dict(
+            run(
+                cur, "SELECT key, value FROM profile_meta WHERE key IN ('quantiles_at', 'quantiles_people')"
+            ).fetchall()
+        )
+        if len(meta) < 2:
+            return True
+        (people,) = run(cur, "SELECT count(*) FROM profile_computed").fetchone() or (0,)
+        then = int(meta["quantiles_people"])
+        if abs(int(people) - then) > 0.1 * then:
+            return True
+        taken = datetime.fromisoformat(meta["quantiles_at"])
+        return taken < now - timedelta(hours=self.config.quantile_refresh_hours)
 
     def _offset(self, cur: duckdb.DuckDBPyConnection) -> int:
         rows = run(cur, 'SELECT "offset" FROM stage_offsets WHERE stage = ?', [self.name]).fetchall()
