@@ -14,6 +14,7 @@ from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
 from tailor.keyring import KEYRING_FILE, Keyring
+from tailor.privacy.cli import access, privacy
 
 console = Console(stderr=False)
 DataOption = click.option(
@@ -162,6 +163,8 @@ def token(data_dir: Path, name: str) -> None:
 
 
 main.add_command(identity)
+main.add_command(privacy)
+main.add_command(access)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,9 +9,11 @@ from typing import Any
 
 import msgspec
 
+from tailor.access.config import AccessConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.privacy.config import PrivacyConfig
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -95,6 +97,10 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Storage settings."""
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     """Identity resolution settings."""
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    """Consent purposes, collection policies per source, retention."""
+    access: AccessConfig = msgspec.field(default_factory=AccessConfig)
+    """Rate limits and console sessions."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tailor.access.api import access_routes
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
+from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
     from tailor.runtime import Runtime
@@ -61,6 +63,8 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *collect_routes(),
         *admin_routes(),
         *profile_routes(),
+        *privacy_routes(),
+        *access_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})

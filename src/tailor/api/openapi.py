@@ -11,6 +11,7 @@ from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
+from tailor.privacy import openapi as privacy_openapi
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
 
@@ -171,6 +172,7 @@ def openapi_document() -> dict[str, Any]:
             SplitRequest,
             SplitResult,
             OverrideList,
+            *privacy_openapi.SCHEMA_TYPES,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -237,6 +239,7 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    privacy_openapi.add_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
