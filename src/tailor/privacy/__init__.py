@@ -3,4 +3,11 @@
 from tailor.privacy.decisions import ConsentDecision, ConsentReader, ConsentRecord
 from tailor.privacy.registry import PersonalData, PersonalDataTable, register
 
-__all__ = ["ConsentDecision", "ConsentReader", "ConsentRecord", "PersonalData", "PersonalDataTable", "register"]
+__all__ = [
+    "ConsentDecision",
+    "ConsentReader",
+    "ConsentRecord",
+    "PersonalData",
+    "PersonalDataTable",
+    "register",
+]

@@ -31,7 +31,7 @@ import msgspec
 from tailor.collect.messages import FieldError, Rejection
 from tailor.collect.validate import EventRows
 from tailor.privacy.config import PrivacyConfig, SourcePolicy
-from tailor.privacy.consent import CONSENT_EVENT, SUBSCRIBED, UNSUBSCRIBED, ConsentParser, carries_consent
+from tailor.privacy.consent import CONSENT_EVENT, SUBSCRIBED, UNSUBSCRIBED, ConsentParser
 from tailor.privacy.exceptions import ConsentPayloadError
 from tailor.privacy.secret import KeyedHash
 from tailor.store.database import Database
@@ -148,11 +148,22 @@ class CollectionGate:
             positions = [i for i in range(messages) if i not in rejected]
         else:
             positions = [None] * len(rows)
-        keep: list[int] = []
+        # Only some rows need a look: comprehensions find them faster than one loop over all.
+        ctx, traits_col, types, events = rows.context, rows.traits, rows.type, rows.event
+        carrying = {i for i, c in enumerate(ctx) if c is not None and '"consent"' in c}
+        carrying.update(
+            i
+            for i, tr in enumerate(traits_col)
+            if tr is not None and types[i] == "identify" and '"consent"' in tr
+        )
+        carrying.update(i for i, e in enumerate(events) if e in _CONSENT_ACTS)
+        every = tombstones or (policy.analytics != "keep" and (bool(analytics) or policy.model == "opt_in"))
+        look = range(len(rows)) if every else sorted(carrying)
+        drop: set[int] = set()
         anonymise: list[int] = []
         moved: list[Rejection] = []
-        for i in range(len(rows)):
-            t, event, context, traits = rows.type[i], rows.event[i], rows.context[i], rows.traits[i]
+        for i in look:
+            t, event, context, traits = types[i], events[i], ctx[i], traits_col[i]
             if tombstones:
                 erasure = (
                     self._erased("user_id", rows.user_id[i])
@@ -163,18 +174,21 @@ class CollectionGate:
                     with self._lock:
                         self.pending_drops[erasure] = self.pending_drops.get(erasure, 0) + 1
                         self.dropped += 1
+                    drop.add(i)
                     continue
             status: str | None = None
             act = False
-            if carries_consent(t, event, traits, context):
+            if i in carrying:
                 try:
                     found = self.parser.message(t, event, rows.properties[i], traits, context)
                 except ConsentPayloadError as e:
                     moved.append(Rejection(positions[i], e.errors, bytes(rows.raw[i])))
+                    drop.add(i)
                     continue
                 except msgspec.DecodeError as e:
                     error = FieldError("$", f"not valid JSON: {e}")
                     moved.append(Rejection(positions[i], [error], bytes(rows.raw[i])))
+                    drop.add(i)
                     continue
                 act = (
                     t == "identify" and traits is not None and '"consent"' in traits
@@ -188,16 +202,16 @@ class CollectionGate:
                     if policy.analytics == "refuse" or t == "alias":
                         with self._lock:
                             self.refused += 1
+                        drop.add(i)
                         continue
                     anonymise.append(i)
-            keep.append(i)
         if moved:
             rejections = sorted([*rejections, *moved], key=lambda r: -1 if r.index is None else r.index)
         if anonymise:
             self._anonymise(rows, anonymise, policy)
-        if len(keep) == len(rows):
+        if not drop:
             return rows, rejections
-        return _select(rows, keep), rejections
+        return _select(rows, [i for i in range(len(rows)) if i not in drop]), rejections
 
     # -- anonymising --------------------------------------------------------------------------------
 
