@@ -154,6 +154,15 @@ def sources_rotate(data_dir: Path, name: str, grace: float) -> None:
     click.echo(json.dumps({"source": name, "write_key": key, "old_keys_expire_in_s": grace}))
 
 
+@sources.command("revoke")
+@DataOption
+@click.argument("name")
+def sources_revoke(data_dir: Path, name: str) -> None:
+    """Revoke every write key of a source now (a running server stops accepting them within a second)."""
+    n = _keyring(data_dir).revoke_keys(name)
+    click.echo(json.dumps({"source": name, "revoked_keys": n}))
+
+
 @main.command("token")
 @DataOption
 @click.option("--name", default="admin", show_default=True)

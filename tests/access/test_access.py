@@ -155,3 +155,26 @@ def test_every_admin_action_is_audited_without_personal_data(client: TestClient,
         ("token:r", "POST /api/v1/privacy/erase", 403),
     ]
     assert "ivy" not in str(entries)
+
+
+def test_write_keys_can_be_rotated_and_revoked_without_a_restart(
+    client: TestClient, data_dir: DataDir
+) -> None:
+    keyring = Keyring(data_dir.path / KEYRING_FILE)
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    old = data_dir.creds.write_key
+    new = keyring.rotate_key("default", grace_s=3600)
+    runtime.keys.refresh()
+    for key in (old, new):
+        assert (
+            client.post("/v1/page", json={"anonymousId": "a"}, headers={"X-Write-Key": key}).status_code
+            == 200
+        )
+    assert keyring.revoke_keys("default") == 2
+    runtime.keys.refresh()
+    for key in (old, new):
+        assert (
+            client.post("/v1/page", json={"anonymousId": "a"}, headers={"X-Write-Key": key}).status_code
+            == 401
+        )
+    keyring.close()
