@@ -10,9 +10,11 @@ from typing import Any
 import msgspec
 
 from tailor.analytics.settings import AnalyticsConfig
+from tailor.access.config import AccessConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.privacy.config import PrivacyConfig
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -98,6 +100,10 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Identity resolution settings."""
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     """Journey analytics: lookback window, half-lives, sessions, the conversion event, currency."""
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    """Consent purposes, collection policies per source, retention."""
+    access: AccessConfig = msgspec.field(default_factory=AccessConfig)
+    """Rate limits and console sessions."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -15,11 +15,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailor.analytics.api import analytics_routes
+from tailor.access.api import access_routes
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
 from tailor.connectors.api import connector_routes
+from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
     from tailor.runtime import Runtime
@@ -65,6 +67,8 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *profile_routes(),
         *connector_routes(),
         *analytics_routes(),
+        *privacy_routes(),
+        *access_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
