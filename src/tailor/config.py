@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from tailor.analytics.settings import AnalyticsConfig
 from tailor.access.config import AccessConfig
+from tailor.analytics.settings import AnalyticsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules

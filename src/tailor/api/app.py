@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tailor.analytics.api import analytics_routes
 from tailor.access.api import access_routes
+from tailor.analytics.api import analytics_routes
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
