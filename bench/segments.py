@@ -287,7 +287,7 @@ def main() -> None:
         # Micro-batches of 1,000 new events of known people.
         durations = []
         seq = total
-        for i in range(args.batches):
+        for _ in range(args.batches):
             lo, hi = seq, seq + 1000
             db.execute(
                 _EVENTS.format(per=per, lo=lo * 1, hi=hi, now=NOW.isoformat()).replace(

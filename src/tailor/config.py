@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 
+from tailor.access.config import AccessConfig
 from tailor.analytics.settings import AnalyticsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.privacy.config import PrivacyConfig
 from tailor.profiles.config import ProfilesConfig
 
 CONFIG_FILE = "tailor.toml"
@@ -101,6 +103,10 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Golden record survivorship and the evaluation of computed traits and segments."""
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     """Journey analytics: lookback window, half-lives, sessions, the conversion event, currency."""
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    """Consent purposes, collection policies per source, retention."""
+    access: AccessConfig = msgspec.field(default_factory=AccessConfig)
+    """Rate limits and console sessions."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tailor.access.control import AccessControl
 from tailor.collect.loader import EventLoader
 from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
@@ -16,6 +17,10 @@ from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
+from tailor.privacy.consent_stage import ConsentStage
+from tailor.privacy.scheduler import PrivacyScheduler
+from tailor.privacy.service import PrivacyService
+from tailor.privacy.tombstone import ErasureGuard
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
 from tailor.profiles.service import DefinitionService
@@ -28,10 +33,22 @@ log = logging.getLogger(__name__)
 
 def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     """The processing stages, in the order each micro-batch passes through them."""
-    identity = (config or TailorConfig()).identity
+    config = config or TailorConfig()
+    identity = config.identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
     matching = RecordMatching(normaliser=graph.normaliser)
-    return [EventVolume(), RecordTable(), matching, graph, ProfileStage((config or TailorConfig()).profiles)]
+    # The erasure guard first: events of erased people must reach no other stage. Consent comes
+    # before profiles, whose segments can require it.
+    guard = ErasureGuard(graph.normaliser)
+    return [
+        guard,
+        EventVolume(),
+        RecordTable(),
+        matching,
+        graph,
+        ConsentStage(config.privacy),
+        ProfileStage(config.profiles),
+    ]
 
 
 class Runtime:
@@ -44,6 +61,7 @@ class Runtime:
         self.db = open_database(data_dir, store.checkpoint_threshold_mb, store.compression)
         self.keyring = Keyring(data_dir / KEYRING_FILE)
         self.keys = KeyCache(self.keyring)
+        self.access = AccessControl(self.data_dir, self.config.access)
         collect = self.config.collect
         self.validator = MessageValidator(collect.max_event_bytes)
         proc = self.config.processor
@@ -76,15 +94,20 @@ class Runtime:
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)
         self.connectors = ConnectorService(self.data_dir, self.db, self.writer)
+        self.privacy = PrivacyService(self)
+        self.privacy_scheduler = PrivacyScheduler(self)
+        self.privacy_scheduler.tick()
 
     def start(self) -> None:
         """Starts the writer and processor threads."""
         self.writer.start()
         self.processor.start()
         self.connectors.start()
+        self.privacy_scheduler.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.privacy_scheduler.stop()
         self.connectors.close()
         self.writer.stop()
         self.processor.stop()
@@ -96,6 +119,7 @@ class Runtime:
         self.writer.close()
         self.db.checkpoint()
         self.keyring.close()
+        self.access.close()
         self.db.close()
 
     def __enter__(self) -> Runtime:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tailor.access.api import access_routes
 from tailor.analytics.api import analytics_routes
 from tailor.api.admin import admin_routes
 from tailor.api.definitions import definition_routes
@@ -21,6 +22,7 @@ from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
 from tailor.connectors.api import connector_routes
+from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
     from tailor.runtime import Runtime
@@ -67,6 +69,8 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *definition_routes(),
         *connector_routes(),
         *analytics_routes(),
+        *privacy_routes(),
+        *access_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})

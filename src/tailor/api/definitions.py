@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailor.api.admin import admin
+from tailor.api.auth import requires
 from tailor.collect.body import RequestError, read_body
 from tailor.collect.routes import error_response, json_response
 from tailor.profiles.catalog import SEGMENT, TRAIT
@@ -84,30 +85,45 @@ def _listing(kind: str) -> Callable[[Request], Awaitable[Response]]:
     return listing
 
 
-def _one(kind: str) -> Callable[[Request], Awaitable[Response]]:
+def _get(kind: str) -> Callable[[Request], Awaitable[Response]]:
     @admin
-    async def one(request: Request) -> Response:
+    async def get(request: Request) -> Response:
+        service, name = _service(request), request.path_params["name"]
+        return await _answer(lambda: _json(asyncio.to_thread(service.get, kind, name)))
+
+    get.__doc__ = f"One {kind.replace('_', ' ')}."
+    return get
+
+
+def _put(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    @requires("definitions")
+    async def put(request: Request) -> Response:
         service = _service(request)
-        name = request.path_params["name"]
-        if request.method == "GET":
-            return await _answer(lambda: _json(asyncio.to_thread(service.get, kind, name)))
-        if request.method == "DELETE":
+        save = service.put_trait if kind == TRAIT else service.put_segment
 
-            async def delete() -> Response:
-                await asyncio.to_thread(service.delete, kind, name)
-                return Response(status_code=204)
-
-            return await _answer(delete)
-        put = service.put_trait if kind == TRAIT else service.put_segment
-
-        async def save() -> Response:
+        async def call() -> Response:
             body = await _definition(request)
-            return json_response(200, await asyncio.to_thread(put, body))
+            return json_response(200, await asyncio.to_thread(save, body))
 
-        return await _answer(save)
+        return await _answer(call)
 
-    one.__doc__ = f"Reads, creates or replaces, or deletes one {kind.replace('_', ' ')}."
-    return one
+    put.__doc__ = f"Creates or replaces a {kind.replace('_', ' ')}; everyone is evaluated with it at once."
+    return put
+
+
+def _delete(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    @requires("definitions")
+    async def delete(request: Request) -> Response:
+        service, name = _service(request), request.path_params["name"]
+
+        async def call() -> Response:
+            await asyncio.to_thread(service.delete, kind, name)
+            return Response(status_code=204)
+
+        return await _answer(call)
+
+    delete.__doc__ = f"Deletes a {kind.replace('_', ' ')} (refused while other definitions use it)."
+    return delete
 
 
 async def _json(value: Awaitable[Any]) -> Response:
@@ -115,7 +131,7 @@ async def _json(value: Awaitable[Any]) -> Response:
 
 
 def _create(kind: str) -> Callable[[Request], Awaitable[Response]]:
-    @admin
+    @requires("definitions")
     async def create(request: Request) -> Response:
         service = _service(request)
         put = service.put_trait if kind == TRAIT else service.put_segment
@@ -136,7 +152,7 @@ def _create(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 def _preview(kind: str) -> Callable[[Request], Awaitable[Response]]:
-    @admin
+    @requires("definitions")
     async def preview(request: Request) -> Response:
         service = _service(request)
         run = service.preview_trait if kind == TRAIT else service.preview_segment
@@ -208,9 +224,9 @@ def definition_routes() -> list[Route]:
             Route(f"/api/v1/{path}", _listing(kind), methods=["GET"], name=f"list_{path}"),
             Route(f"/api/v1/{path}", _create(kind), methods=["POST"], name=f"create_{path}"),
             Route(f"/api/v1/{path}/preview", _preview(kind), methods=["POST"], name=f"preview_{path}"),
-            Route(
-                f"/api/v1/{path}/{{name}}", _one(kind), methods=["GET", "PUT", "DELETE"], name=f"{path}_one"
-            ),
+            Route(f"/api/v1/{path}/{{name}}", _get(kind), methods=["GET"], name=f"get_{path}"),
+            Route(f"/api/v1/{path}/{{name}}", _put(kind), methods=["PUT"], name=f"put_{path}"),
+            Route(f"/api/v1/{path}/{{name}}", _delete(kind), methods=["DELETE"], name=f"delete_{path}"),
         ]
     routes += [
         Route("/api/v1/segments/{name}/members", list_members, methods=["GET"]),

@@ -14,6 +14,7 @@ from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.connectors.openapi import connector_paths
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
+from tailor.privacy import openapi as privacy_openapi
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
 
@@ -175,6 +176,7 @@ def openapi_document() -> dict[str, Any]:
             SplitResult,
             OverrideList,
             *DEFINITION_TYPES,
+            *privacy_openapi.SCHEMA_TYPES,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -244,6 +246,7 @@ def openapi_document() -> dict[str, Any]:
     definition_paths(paths)
     paths.update(connector_paths())
     analytics_paths(paths)
+    privacy_openapi.add_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailor.api.admin import admin
+from tailor.api.auth import requires
 from tailor.collect.body import RequestError, read_body
 from tailor.collect.routes import error_response, json_response
 from tailor.collect.writer import Submission
@@ -63,7 +64,7 @@ async def list_connectors(request: Request) -> Response:
     return json_response(200, {"connectors": status})
 
 
-@admin
+@requires("admin")
 async def put_connector(request: Request) -> Response:
     """Declares (or replaces) a connector from a JSON body of the same shape as its TOML file."""
     runtime = _runtime(request)
@@ -82,7 +83,7 @@ async def put_connector(request: Request) -> Response:
     return json_response(200, {"name": name, "type": declared.type, "path": str(declared.path)})
 
 
-@admin
+@requires("admin")
 async def delete_connector(request: Request) -> Response:
     """Removes a connector's declaration (its history and outbox stay)."""
     if not delete_declaration(_runtime(request).data_dir, request.path_params["name"]):
@@ -98,7 +99,7 @@ async def connector_runs(request: Request) -> Response:
     return json_response(200, {"runs": msgspec.to_builtins(runs)})
 
 
-@admin
+@requires("admin")
 async def run_connector(request: Request) -> Response:
     """Runs a connector now and answers with the run."""
     service = _runtime(request).connectors

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from tailor.privacy.registry import PersonalDataTable
 from tailor.process.stage import Batch, SqlStep, run_steps
 from tailor.profiles import facts
 from tailor.profiles.catalog import DDL as CATALOG_DDL
@@ -188,6 +189,24 @@ class ProfileStage:
             *self._evaluation(self.plan(now), False, seq, False),
             *_SEEN,
             *_cleanup(),
+        ]
+
+    def personal_data(self) -> list[PersonalDataTable]:
+        """The stage's tables holding data about people, for access export and erasure."""
+        keys, events, profiles = (
+            "(SELECT k FROM _pp_keys)",
+            "(SELECT seq FROM _pp_events)",
+            "(SELECT profile_id FROM _pp_profiles)",
+        )
+        return [
+            PersonalDataTable("profile_facts", f"seq IN {events} OR k IN {keys}", order_by="seq"),
+            PersonalDataTable("trait_observations", f"seq IN {events} OR k IN {keys}", order_by="ts, seq"),
+            PersonalDataTable("profile_traits", f"profile_id IN {profiles}", order_by="trait"),
+            PersonalDataTable("profile_computed", f"profile_id IN {profiles}"),
+            PersonalDataTable("segment_members", f"profile_id IN {profiles}", order_by="segment"),
+            PersonalDataTable("segment_changes", f"profile_id IN {profiles}", order_by="id"),
+            PersonalDataTable("profile_schedule", f"profile_id IN {profiles}"),
+            PersonalDataTable("profile_dirty", f"profile_id IN {profiles}"),
         ]
 
     # -- definitions ---------------------------------------------------------------------------------

@@ -78,9 +78,24 @@ def history(db: Database, profile_id: str, trait: str) -> list[Observation]:
     return [Observation(msgspec.json.decode(v), s, int(q), at, m) for v, s, q, at, m in rows]
 
 
+def consents(db: Database, profile_id: str) -> list[dict[str, Any]]:
+    """The person's current consent per purpose and channel (`*`: all channels), with its proof."""
+    rows = db.execute(
+        """SELECT purpose, channel, status, legal_basis, origin, source_id, seq, recorded_at
+        FROM profile_consents WHERE profile_id = ? ORDER BY purpose, channel""",
+        [profile_id],
+    )
+    names = ("purpose", "channel", "status", "legal_basis", "origin", "source_id", "seq", "recorded_at")
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 def enrich(db: Database, profile: Profile) -> Profile:
-    """The identity service's profile with its golden record, computed traits and segments."""
+    """The identity service's profile with its golden record, computed traits, segments and consents."""
     pid = profile.profile_id
     return msgspec.structs.replace(
-        profile, traits=golden(db, pid), computed_traits=computed(db, pid), segments=memberships(db, pid)
+        profile,
+        traits=golden(db, pid),
+        computed_traits=computed(db, pid),
+        segments=memberships(db, pid),
+        consents=consents(db, pid),
     )

@@ -29,7 +29,8 @@ from tailor.segments.definitions import (
 )
 
 CONSENT_VIEW = "profile_consents"
-"""The relation consent conditions read: (profile_id, purpose, channel, status); status 'granted' passes."""
+"""The relation consent conditions read (`tailor.privacy`): the latest statement per profile, purpose and
+channel (`*` for all channels), with its status (`granted` passes) and when it was recorded."""
 
 
 def hidden_name(segment: str, index: int) -> str:
@@ -137,10 +138,11 @@ def compile_segments(
                 )
             )
             return CompiledSegment("false", ())
-        channel = "" if c.channel is None else f" AND x.channel = {_literal(c.channel)}"
+        # As at send time: the latest statement for the purpose on the channel, or on all channels.
+        channel = "" if c.channel is None else f" AND x.channel IN ({_literal(c.channel)}, '*')"
         return CompiledSegment(
-            f"""EXISTS (SELECT 1 FROM {CONSENT_VIEW} x WHERE x.profile_id = c.profile_id
-                AND x.purpose = {_literal(c.purpose)}{channel} AND x.status = 'granted')""",
+            f"""coalesce((SELECT arg_max(x.status = 'granted', (x.recorded_at, x.seq)) FROM {CONSENT_VIEW} x
+                WHERE x.profile_id = c.profile_id AND x.purpose = {_literal(c.purpose)}{channel}), false)""",
             (),
         )
 
