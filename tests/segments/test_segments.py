@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
+
 from tests.profiles.store import T0, Store, track
 
 DAY = timedelta(days=1)
@@ -147,3 +149,67 @@ def test_a_new_segment_is_back_filled_and_a_rebuild_records_no_change(store: Sto
     assert store.changes("buyers") == [("ana", "entered", True)]
     store.rt.definitions.delete("segment", "buyers")
     assert store.changes("buyers")[-1] == ("ana", "exited", True)
+
+
+def test_a_segment_can_require_consent_and_an_unsubscribe_takes_people_out(store: Store) -> None:
+    store.define_many(
+        [
+            {
+                "name": "mailable_buyers",
+                "condition": {
+                    "all": [{"event": "Order Completed"}, {"consent": "email_marketing", "channel": "email"}]
+                },
+            }
+        ]
+    )
+    store.send(
+        {"type": "identify", "userId": "ana", "traits": {"consent": {"email_marketing": True}}},
+        {"type": "identify", "userId": "bob", "traits": {"consent": {"email_marketing": False}}},
+        track("ana", "Order Completed"),
+        track("bob", "Order Completed"),
+        track("cy", "Order Completed"),
+    )
+    assert store.members("mailable_buyers") == {"ana"}
+    store.send(track("ana", "Unsubscribed", channel="email"))
+    assert store.members("mailable_buyers") == set()
+    assert [c[1] for c in store.changes("mailable_buyers")] == ["entered", "exited"]
+
+
+def test_erasure_removes_the_person_from_every_profile_table(store: Store) -> None:
+    store.define_many(
+        [
+            {"name": "orders", "aggregate": "count", "event": "Order Completed"},
+            {"name": "buyers", "condition": {"event": "Order Completed"}},
+        ]
+    )
+    store.send(
+        {"type": "identify", "userId": "ana", "traits": {"email": "ana@example.org", "city": "Leeds"}},
+        track("ana", "Order Completed"),
+        track("bob", "Order Completed"),
+    )
+    pid = store.pid("user_id:ana")
+    exported = store.rt.privacy.export("user_id:ana")
+    sections = msgspec.to_builtins(exported)
+    text = msgspec.json.encode(sections).decode()
+    assert "profile_traits" in text
+    assert "segment_members" in text
+    store.rt.privacy.erase("user_id:ana", actor="test")
+    db = store.rt.db
+    for table in ("profile_facts", "trait_observations"):
+        assert (
+            db.execute(
+                f"SELECT count(*) FROM {table} WHERE k IN (SELECT k FROM identity_nodes WHERE profile_id = ?)",
+                [pid],
+            )[0][0]
+            == 0
+        )
+    for table in (
+        "profile_traits",
+        "profile_computed",
+        "segment_members",
+        "segment_changes",
+        "profile_schedule",
+    ):
+        assert db.execute(f"SELECT count(*) FROM {table} WHERE profile_id = ?", [pid])[0][0] == 0, table
+    assert store.members("buyers") == {"bob"}
+    assert db.execute("SELECT count(*) FROM trait_observations WHERE text = 'ana@example.org'")[0][0] == 0
