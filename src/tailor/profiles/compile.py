@@ -36,12 +36,12 @@ def field_kind(path: FieldPath) -> str:
     return "timestamp" if path.root == "timestamp" else "text"
 
 
-def selector_sql(select: EventSelector, now: str) -> str:
-    """SQL true for the facts an event selector picks."""
+def selector_sql(select: EventSelector, now: str, kinds: bool = True) -> str:
+    """SQL true for the facts a selector picks (leaving out its event names and types if not `kinds`)."""
     conds: list[str] = []
-    if select.events:
+    if select.events and kinds:
         conds.append(f"event IN ({', '.join(_literal(e) for e in select.events)})")
-    if select.types:
+    if select.types and kinds:
         conds.append(f"type IN ({', '.join(_literal(t) for t in select.types)})")
     for f in select.where:
         conds.append(f.comparison.sql(quote(f.field.column), field_kind(f.field), now))
@@ -57,13 +57,16 @@ class Evaluation:
     now: str
     fields: dict[str, FieldPath] = field(default_factory=dict)
     """Fact columns the definitions read, by column name."""
-    aggregates: list[str] = field(default_factory=list)
-    """Select items of the one pass over `_pf_f` grouped by person (`sql AS "alias"`)."""
+    passes: dict[str, list[str]] = field(default_factory=dict)
+    """Select items of the passes over `_pf_f` grouped by person, by the events each pass reads: an
+    aggregate of orders is computed over the orders only (`sql AS "alias"`)."""
     subqueries: dict[str, str] = field(default_factory=dict)
     """Second-level aggregations, by alias: each a query of (profile_id, "alias"[, "nc_alias"])."""
     golden: set[str] = field(default_factory=set)
     values: dict[str, Compiled] = field(default_factory=dict)
-    """Each trait's SQL over the joined row, and when it may change."""
+    """Each trait's SQL over the row of its layer, and when it may change."""
+    depth: dict[str, int] = field(default_factory=dict)
+    """The layer of each expression and quantile trait (aggregates are layer 0, over the joined passes)."""
     quantiles: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Quantile traits, with the trait each scores and its number of buckets."""
     problems: list[Problem] = field(default_factory=list)
@@ -73,20 +76,26 @@ class Evaluation:
         for path in [agg.of, agg.by, *(f.field for f in agg.select.where)]:
             if path is not None and not path.builtin:
                 self.fields[path.column] = path
-        cond = selector_sql(agg.select, self.now)
         window = agg.select.within
         fn = agg.function
         col = quote(agg.of.column) if agg.of is not None else "NULL"
         is_list = agg.of is not None and agg.of.is_list
         if agg.by is not None or fn in ("most_frequent", "top"):
-            return self._grouped(alias, agg, cond)
-        a = f"a.{quote(alias)}"
+            return self._grouped(alias, agg, selector_sql(agg.select, self.now))
+        # Aggregates of the same kinds of event share a pass over just those events; aggregates that
+        # keep per-person sets (distinct values, percentiles) get passes of their own, as they make
+        # DuckDB aggregate a whole pass more slowly.
+        heavy = fn in ("distinct", "distinct_count", "percentile")
+        prefilter = _prefilter(agg.select)
+        cond = selector_sql(agg.select, self.now, kinds=False)
+        key = f"{prefilter} /* {'sets' if heavy else 'plain'} */"
+        items = self.passes.setdefault(key, [])
+        t = f"a{list(self.passes).index(key)}"
+        a = f"{t}.{quote(alias)}"
         changes: tuple[str, ...] = ()
         if window is not None:
-            self.aggregates.append(
-                f"min(ts) FILTER (WHERE {cond}) + {interval_sql(window)} AS {quote('nc_' + alias)}"
-            )
-            changes = (f"a.{quote('nc_' + alias)}",)
+            items.append(f"min(ts) FILTER (WHERE {cond}) + {interval_sql(window)} AS {quote('nc_' + alias)}")
+            changes = (f"{t}.{quote('nc_' + alias)}",)
         number = _number(col, is_list)
         present = f"{cond} AND {col} IS NOT NULL"
         if fn == "count":
@@ -121,15 +130,15 @@ class Evaluation:
             sql = f"len(list_distinct({inner}))" if inner else f"count(DISTINCT {col}) FILTER (WHERE {cond})"
             out = f"coalesce({a}, 0)"
         elif fn == "distinct":
-            items = (
+            values = (
                 f"flatten(list({col}) FILTER (WHERE {present}))"
                 if is_list
                 else f"list({col}) FILTER (WHERE {present})"
             )
-            sql, out = f"list_sort(list_distinct({items}))", a
+            sql, out = f"list_sort(list_distinct({values}))", a
         else:
             raise AssertionError(fn)
-        self.aggregates.append(f"{sql} AS {quote(alias)}")
+        items.append(f"{sql} AS {quote(alias)}")
         return Compiled(out, changes)
 
     def _grouped(self, alias: str, agg: Aggregate, cond: str) -> Compiled:
@@ -182,7 +191,8 @@ class Evaluation:
 
     def from_clause(self) -> str:
         """The joined rows the trait SQL reads: people, their aggregates, sub-aggregates, golden traits."""
-        joins = ["_pf_p p", "LEFT JOIN _pf_a a USING (profile_id)"]
+        joins = ["_pf_p p"]
+        joins += [f"LEFT JOIN _pf_a{i} a{i} USING (profile_id)" for i in range(len(self.passes))]
         joins += [
             f"LEFT JOIN _pf_s_{i} {quote('s_' + alias)} USING (profile_id)"
             for i, alias in enumerate(self.subqueries)
@@ -193,8 +203,10 @@ class Evaluation:
 
     def steps_sql(self) -> list[tuple[str, str]]:
         """(output table, SQL) of the temp tables `from_clause` joins, in order."""
-        items = ", ".join(["profile_id", *self.aggregates])
-        out = [("_pf_a", f"SELECT {items} FROM _pf_f GROUP BY profile_id")]
+        out = []
+        for i, (prefilter, aggregates) in enumerate(self.passes.items()):
+            items = ", ".join(["profile_id", *aggregates])
+            out.append((f"_pf_a{i}", f"SELECT {items} FROM _pf_f WHERE {prefilter} GROUP BY profile_id"))
         out += [(f"_pf_s_{i}", q) for i, q in enumerate(self.subqueries.values())]
         if self.golden:
             pivots = ", ".join(
@@ -213,6 +225,16 @@ class Evaluation:
         return out
 
 
+def _prefilter(select: EventSelector) -> str:
+    """The part of a selector that picks whole kinds of event: aggregates sharing it share a pass."""
+    conds = []
+    if select.events:
+        conds.append(f"event IN ({', '.join(_literal(e) for e in sorted(select.events))})")
+    if select.types:
+        conds.append(f"type IN ({', '.join(_literal(t) for t in sorted(select.types))})")
+    return " AND ".join(conds) or "TRUE"
+
+
 def _number(col: str, is_list: bool) -> str:
     if is_list:
         return f"list_transform({col}, lambda x: TRY_CAST(x AS DOUBLE))"
@@ -227,7 +249,11 @@ def _as(sql: str, as_type: str | None) -> str:
 def compile_traits(
     definitions: Iterable[TraitDefinition], now: str, evaluation: Evaluation | None = None
 ) -> Evaluation:
-    """An evaluation of every trait in terms of the others; problems (unknown names, cycles) are recorded."""
+    """An evaluation of every trait in terms of the others; problems (unknown names, cycles) are recorded.
+
+    Expressions name other traits by their column in the layer below (an expression one layer above
+    the deepest trait it reads), so a trait used by many others is computed once.
+    """
     ev = evaluation or Evaluation(now)
     by_name = {d.name: d for d in definitions}
     parsed = {}
@@ -238,6 +264,14 @@ def compile_traits(
             if expression is not None:
                 parsed[d.name] = expression
     visiting: list[str] = []
+    reads: list[list[str]] = []
+
+    def column(name: str) -> Compiled:
+        """A trait as the layers above it read it: its column, and its next change's column."""
+        if reads:
+            reads[-1].append(name)
+        own = value(name)
+        return Compiled(quote(name), (quote("_nc_" + name),) if own.changes else ())
 
     def value(name: str) -> Compiled:
         if name in ev.values:
@@ -255,19 +289,23 @@ def compile_traits(
             ev.problems.append(Problem(where, f"no computed trait {name!r} (computed traits: {known})"))
             return Compiled("NULL")
         visiting.append(name)
+        reads.append([])
         try:
             if d.aggregate is not None:
                 result = ev.aggregate(name, d.aggregate)
             elif d.quantile is not None:
-                result = _quantile(ev, name, d, value)
+                result = _quantile(ev, name, d, column)
             elif name in parsed:
                 expression = parsed[name]
                 ev.golden |= expression.golden
-                result = compile_expression(expression, value, lambda g: f"g.{quote('g_' + g)}", now)
+                result = compile_expression(expression, column, lambda g: quote("g_" + g), now)
             else:
                 result = Compiled("NULL")
         finally:
             visiting.pop()
+            read = reads.pop()
+        if d.aggregate is None:
+            ev.depth[name] = 1 + max((ev.depth.get(r, 0) for r in read), default=0)
         ev.values[name] = result
         return result
 
@@ -276,11 +314,11 @@ def compile_traits(
     return ev
 
 
-def _quantile(ev: Evaluation, name: str, d: TraitDefinition, value: object) -> Compiled:
+def _quantile(ev: Evaluation, name: str, d: TraitDefinition, column: object) -> Compiled:
     assert d.quantile is not None
-    assert callable(value)
+    assert callable(column)
     q = d.quantile
-    scored: Compiled = value(q.of)
+    scored: Compiled = column(q.of)
     ev.quantiles[name] = (q.of, q.buckets)
     v = f"TRY_CAST({scored.sql} AS DOUBLE)"
     thresholds = f"(SELECT thresholds FROM trait_quantiles WHERE trait = {_literal(name)})"

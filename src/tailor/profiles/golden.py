@@ -154,6 +154,52 @@ def policies_sql(policies: Mapping[str, TraitPolicy], alias: str) -> str:
     return "(VALUES " + ", ".join(rows) + f") AS {alias}(trait, policy, sources)"
 
 
+def _choices(default: str, policies: Mapping[str, TraitPolicy]) -> str:
+    """SQL of the surviving observation of each (profile, trait) of `obs`, one aggregate per policy."""
+    keep = "struct_pack(value := value, text := text, source_id := source_id, seq := seq, ts := ts)"
+    by_policy: dict[str, list[str]] = {}
+    for trait, p in sorted(policies.items()):
+        by_policy.setdefault(p.policy, []).append(trait)
+    configured = ", ".join(_literal(t) for t in sorted(policies)) or "''"
+
+    def only(traits: list[str]) -> str:
+        return f"trait IN ({', '.join(_literal(t) for t in traits)})"
+
+    def latest(where: str, pick: str, order: str) -> str:
+        return f"""SELECT profile_id, trait, {pick}({keep}, {order}) AS w, count(*) AS n, {{policy}} AS policy
+                   FROM obs WHERE {where} GROUP BY profile_id, trait"""
+
+    parts = []
+    rest = f"trait NOT IN ({configured})"
+    default_pick = "arg_min" if default == "first" else "arg_max"
+    if default == "most_frequent":
+        parts.append(_most_frequent(rest, keep, default))
+    else:
+        parts.append(latest(rest, default_pick, "(epoch_us(ts), seq)").format(policy=_literal(default)))
+    for policy, traits in by_policy.items():
+        if policy == "most_frequent":
+            parts.append(_most_frequent(only(traits), keep, policy))
+        elif policy == "source_priority":
+            for t in traits:
+                ranks = "[" + ", ".join(_literal(x) for x in policies[t].sources) + "]"
+                order = f"(-coalesce(list_position({ranks}, source_id), 1000000), epoch_us(ts), seq)"
+                parts.append(latest(only([t]), "arg_max", order).format(policy=_literal(policy)))
+        else:
+            pick = "arg_min" if policy == "first" else "arg_max"
+            parts.append(latest(only(traits), pick, "(epoch_us(ts), seq)").format(policy=_literal(policy)))
+    return " UNION ALL ".join(parts)
+
+
+def _most_frequent(where: str, keep: str, policy: str) -> str:
+    """The value given most often; ties go to the one given last."""
+    return f"""SELECT profile_id, trait, arg_max(w, (same, epoch_us(w.ts), w.seq)) AS w, sum(same) AS n,
+                      {_literal(policy)} AS policy
+               FROM (SELECT profile_id, trait, value, arg_max({keep}, (epoch_us(ts), seq)) AS w,
+                            count(*) AS same
+                     FROM obs WHERE {where} GROUP BY profile_id, trait, value)
+               GROUP BY profile_id, trait"""
+
+
 def golden_steps(scope: str | None, default: str, policies: Mapping[str, TraitPolicy]) -> list[SqlStep]:
     """Steps that choose the surviving value of every trait of the people in `scope` (all when None).
 
@@ -167,26 +213,9 @@ def golden_steps(scope: str | None, default: str, policies: Mapping[str, TraitPo
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _pf_golden AS
             WITH nodes AS (SELECT k, profile_id FROM identity_nodes {people}),
-            obs AS (SELECT n.profile_id, o.* FROM trait_observations o JOIN nodes n ON n.k = o.k),
-            counted AS (
-                SELECT *, count(*) OVER (PARTITION BY profile_id, trait, value) AS same,
-                       count(*) OVER (PARTITION BY profile_id, trait) AS observations
-                FROM obs
-            ),
-            ranked AS (
-                SELECT c.*, coalesce(p.policy, {_literal(default)}) AS policy,
-                       coalesce(list_position(p.sources, c.source_id), 1000000) AS source_rank
-                FROM counted c LEFT JOIN {policies_sql(policies, "p")} ON p.trait = c.trait
-            )
-            SELECT profile_id, trait, value, text, source_id, seq, ts AS observed_at, observations, policy
-            FROM ranked
-            QUALIFY row_number() OVER (
-                PARTITION BY profile_id, trait
-                ORDER BY CASE policy WHEN 'most_frequent' THEN same
-                                     WHEN 'source_priority' THEN -source_rank ELSE 0 END DESC,
-                         CASE policy WHEN 'first' THEN -epoch_us(ts) ELSE epoch_us(ts) END DESC,
-                         CASE policy WHEN 'first' THEN -seq ELSE seq END DESC
-            ) = 1""",
+            obs AS (SELECT n.profile_id, o.* FROM trait_observations o JOIN nodes n ON n.k = o.k)
+            SELECT profile_id, trait, w.value, w.text, w.source_id, w.seq, w.ts AS observed_at, n, policy
+            FROM ({_choices(default, policies)})""",
             "_pf_golden",
         ),
         SqlStep(delete, "profile_traits (replaced)"),

@@ -53,14 +53,29 @@ class Plan:
         return self.evaluation.fields
 
     def final_select(self) -> str:
-        """The query of `_pf_new`: every trait's value and hidden aggregate, and the next change."""
+        """The query of `_pf_new`: every trait's value and hidden aggregate, and the next change.
+
+        Layer 0 joins the passes over the facts; each layer above adds the expressions that read
+        only layers below it; the top keeps the traits and the earliest of their next changes.
+        """
         ev = self.evaluation
-        items = [f"{c.sql} AS {quote(name)}" for name, c in ev.values.items()]
-        changes = [ch for c in ev.values.values() for ch in c.changes]
-        items.append(
-            f"least({', '.join(changes)}) AS _next_change" if changes else "NULL::TIMESTAMPTZ AS _next_change"
-        )
-        return f"SELECT p.profile_id, {', '.join(items)}\nFROM {ev.from_clause()}"
+        layers: dict[int, list[str]] = {}
+        changes: list[str] = []
+        for name, c in ev.values.items():
+            items = layers.setdefault(ev.depth.get(name, 0), [])
+            items.append(f"{c.sql} AS {quote(name)}")
+            if c.changes:
+                nc = quote("_nc_" + name)
+                items.append(f"least({', '.join(c.changes)}) AS {nc}")
+                changes.append(nc)
+        golden = "".join(f", g.{quote('g_' + g)}" for g in sorted(ev.golden))
+        first = ", ".join(layers.get(0, ["NULL AS _none"]))
+        sql = f"SELECT p.profile_id{golden}, {first}\nFROM {ev.from_clause()}"
+        for depth in sorted(d for d in layers if d > 0):
+            sql = f"SELECT *, {', '.join(layers[depth])} FROM ({sql})"
+        keep = ", ".join(quote(name) for name in ev.values)
+        change = f"least({', '.join(changes)})" if changes else "NULL::TIMESTAMPTZ"
+        return f"SELECT profile_id{', ' + keep if keep else ''}, {change} AS _next_change FROM ({sql})"
 
     def steps(
         self,
@@ -177,26 +192,30 @@ class Plan:
                 "_pf_was",
             ),
             SqlStep(
+                """CREATE OR REPLACE TEMP TABLE _pf_diff AS
+                SELECT coalesce(i.segment, w.segment) AS segment,
+                       coalesce(i.profile_id, w.profile_id) AS profile_id,
+                       CASE WHEN w.profile_id IS NULL THEN 'entered' ELSE 'exited' END AS change
+                FROM _pf_in i FULL OUTER JOIN _pf_was w
+                    ON i.segment = w.segment AND i.profile_id = w.profile_id
+                WHERE i.profile_id IS NULL OR w.profile_id IS NULL""",
+                "_pf_diff",
+            ),
+            SqlStep(
                 f"""INSERT INTO segment_changes
                 SELECT nextval('segment_change_ids'), segment, profile_id, change, {now}, {int(seq)},
                        {str(backfill).lower()}
-                FROM (SELECT segment, profile_id, 'entered' AS change
-                      FROM (SELECT * FROM _pf_in EXCEPT SELECT * FROM _pf_was)
-                      UNION ALL
-                      SELECT segment, profile_id, 'exited'
-                      FROM (SELECT * FROM _pf_was EXCEPT SELECT * FROM _pf_in))
-                ORDER BY segment, profile_id, change""",
+                FROM (SELECT * FROM _pf_diff ORDER BY segment, profile_id, change)""",
                 "segment_changes",
             ),
             SqlStep(
-                """DELETE FROM segment_members m USING (SELECT * FROM _pf_was EXCEPT SELECT * FROM _pf_in) x
-                WHERE m.segment = x.segment AND m.profile_id = x.profile_id""",
+                """DELETE FROM segment_members m USING _pf_diff x
+                WHERE x.change = 'exited' AND m.segment = x.segment AND m.profile_id = x.profile_id""",
                 "segment_members (exited)",
             ),
             SqlStep(
                 f"""INSERT INTO segment_members
-                SELECT segment, profile_id, {now}, {int(seq)}
-                FROM (SELECT * FROM _pf_in EXCEPT SELECT * FROM _pf_was)""",
+                SELECT segment, profile_id, {now}, {int(seq)} FROM _pf_diff WHERE change = 'entered'""",
                 "segment_members (entered)",
             ),
             SqlStep(f"DELETE FROM profile_schedule {current_scope}", "profile_schedule (replaced)"),
