@@ -59,6 +59,7 @@ class CollectionGate:
         self._hasher = hasher
         self._secret = secret
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._tombstones: dict[str, str] = {}
         self._verdicts: dict[str, str | None] = {}
         self._analytics: dict[str, str] = {}
@@ -77,13 +78,16 @@ class CollectionGate:
         """Reloads tombstones and recorded analytics choices when they changed; saves drop counts."""
         if source_names is not None:
             self._source_names = source_names
-        with self._lock:
-            drops, self.pending_drops = self.pending_drops, {}
-        for erasure_id, n in drops.items():
-            db.execute(
-                "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
-                [n, erasure_id],
-            )
+        # One refresh at a time writes the counts: a second caller waits for the first's update,
+        # so whoever returns from here has every drop counted before it in the store.
+        with self._flush_lock:
+            with self._lock:
+                drops, self.pending_drops = self.pending_drops, {}
+            for erasure_id, n in drops.items():
+                db.execute(
+                    "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
+                    [n, erasure_id],
+                )
         versions = tuple(
             db.execute(
                 """SELECT (SELECT count(*) FROM privacy_tombstones),
