@@ -55,6 +55,9 @@ class Evaluation:
     """The pieces of the evaluation query for a set of traits and hidden aggregates."""
 
     now: str
+    split: bool = True
+    """Many passes, one per kind of event (for everyone); one pass for the few people of a batch, where
+    the cost is in the number of statements, not in the rows."""
     fields: dict[str, FieldPath] = field(default_factory=dict)
     """Fact columns the definitions read, by column name."""
     passes: dict[str, list[str]] = field(default_factory=dict)
@@ -86,9 +89,9 @@ class Evaluation:
         # keep per-person sets (distinct values, percentiles) get passes of their own, as they make
         # DuckDB aggregate a whole pass more slowly.
         heavy = fn in ("distinct", "distinct_count", "percentile")
-        prefilter = _prefilter(agg.select)
-        cond = selector_sql(agg.select, self.now, kinds=False)
-        key = f"{prefilter} /* {'sets' if heavy else 'plain'} */"
+        prefilter = _prefilter(agg.select) if self.split else "TRUE"
+        cond = selector_sql(agg.select, self.now, kinds=not self.split)
+        key = f"{prefilter} /* {'sets' if heavy and self.split else 'plain'} */"
         items = self.passes.setdefault(key, [])
         t = f"a{list(self.passes).index(key)}"
         a = f"{t}.{quote(alias)}"
@@ -247,14 +250,14 @@ def _as(sql: str, as_type: str | None) -> str:
 
 
 def compile_traits(
-    definitions: Iterable[TraitDefinition], now: str, evaluation: Evaluation | None = None
+    definitions: Iterable[TraitDefinition], now: str, evaluation: Evaluation | None = None, split: bool = True
 ) -> Evaluation:
     """An evaluation of every trait in terms of the others; problems (unknown names, cycles) are recorded.
 
     Expressions name other traits by their column in the layer below (an expression one layer above
     the deepest trait it reads), so a trait used by many others is computed once.
     """
-    ev = evaluation or Evaluation(now)
+    ev = evaluation or Evaluation(now, split)
     by_name = {d.name: d for d in definitions}
     parsed = {}
     for d in by_name.values():

@@ -89,7 +89,9 @@ class Plan:
         """Every step of an evaluation of `_pf_aff` (or of everyone when `full`), logged at `seq`."""
         now = self.evaluation.now
         in_scope = "" if full else f"WHERE profile_id IN (SELECT profile_id FROM {SCOPE})"
-        steps = [
+        # `_pf_f` is a table in a small evaluation (kept for the next) and a view in a full one.
+        steps = [SqlStep("DROP TABLE IF EXISTS _pf_f", "_pf_f (dropped)")] if full else []
+        steps += [
             SqlStep(
                 f"""CREATE OR REPLACE TEMP TABLE _pf_p AS
                 SELECT DISTINCT profile_id FROM identity_nodes {in_scope}""",
@@ -234,10 +236,17 @@ def _lit(text: str) -> str:
 
 
 def compile_plan(
-    catalog: Catalog, now: datetime, trait_types: Mapping[str, str], consent_available: bool
+    catalog: Catalog,
+    now: datetime,
+    trait_types: Mapping[str, str],
+    consent_available: bool,
+    full: bool = True,
 ) -> Plan:
-    """The catalog compiled at evaluation time `now`; `plan.problems` lists what is wrong with it."""
-    ev = compile_traits(catalog.traits, now_literal(now))
+    """The catalog compiled at evaluation time `now` (for everyone, or for a few people if not `full`).
+
+    `plan.problems` lists what is wrong with it.
+    """
+    ev = compile_traits(catalog.traits, now_literal(now), split=full)
     segments = compile_segments(list(catalog.segments), ev, trait_types, consent_available)
     return Plan(ev, segments)
 

@@ -161,13 +161,15 @@ class ProfileStage:
     def steps(self, batch: Batch) -> list[SqlStep]:
         """The batch's facts and trait observations, then an evaluation of everyone it touched."""
         now = self.clock()
-        plan = self.plan(now)
+        plan = self.plan(now, full=batch.full)
         out = [*facts.fact_steps(self._columns), *observation_steps(self.config.ignore_traits)]
         if not batch.full:
             out.append(_affected(now_literal(now), batch))
         backfill, self._rebuilding = self._rebuilding, False
         out += self._evaluation(plan, batch.full, batch.hi, backfill)
-        return out + _SEEN + _cleanup()
+        # A small batch's temporary tables are small and replaced by the next one; dropping them
+        # would cost a statement each.
+        return out + _SEEN + (_cleanup() if batch.full else [])
 
     def refresh(self, cur: duckdb.DuckDBPyConnection) -> list[SqlStep]:
         """An evaluation of the people merged, split or due since the last one, if there are any."""
@@ -184,12 +186,7 @@ class ProfileStage:
         ).fetchone() or (False,)
         if not due:
             return []
-        return [
-            _affected(nl, None),
-            *self._evaluation(self.plan(now), False, seq, False),
-            *_SEEN,
-            *_cleanup(),
-        ]
+        return [_affected(nl, None), *self._evaluation(self.plan(now, full=False), False, seq, False), *_SEEN]
 
     def personal_data(self) -> list[PersonalDataTable]:
         """The stage's tables holding data about people, for access export and erasure."""
@@ -211,9 +208,9 @@ class ProfileStage:
 
     # -- definitions ---------------------------------------------------------------------------------
 
-    def plan(self, now: datetime, catalog: Catalog | None = None) -> Plan:
+    def plan(self, now: datetime, catalog: Catalog | None = None, full: bool = True) -> Plan:
         """The catalog in force (or another) compiled for evaluation time `now`."""
-        plan = compile_plan(catalog or self.catalog, now, self._types, self._consent)
+        plan = compile_plan(catalog or self.catalog, now, self._types, self._consent, full)
         if plan.problems:
             raise DefinitionError("definitions", None, plan.problems)
         return plan
@@ -280,7 +277,8 @@ class ProfileStage:
         self, plan: Plan, full: bool, seq: int, backfill: bool, golden: bool = True
     ) -> list[SqlStep]:
         steps = plan.steps(full, seq, self.config.default_policy, self.config.traits, backfill, golden)
-        steps += plan.cleanup(full)
+        if full:
+            steps += plan.cleanup(full)
         if full:
             steps.append(
                 SqlStep(
