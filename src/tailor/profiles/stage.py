@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import msgspec
 
 from tailor.privacy.registry import PersonalDataTable
 from tailor.process.stage import Batch, SqlStep, run_steps
@@ -248,24 +249,31 @@ class ProfileStage:
         self._ensure_columns(cur, types)
         self._types = trait_types(cur, catalog, now)
         fingerprint = catalog.fingerprint()
-        stored = run(cur, "SELECT value FROM profile_meta WHERE key = 'fingerprint'").fetchall()
-        changed = force or not stored or stored[0][0] != fingerprint
+        meta = dict(run(cur, "SELECT key, value FROM profile_meta").fetchall())
+        changed = force or meta.get("fingerprint") != fingerprint
+        # The golden record depends on the survivorship settings, not on the definitions.
+        policies = self._policies_fingerprint()
+        golden = meta.get("policies") != policies
         old = self.catalog if self.catalog.traits or self.catalog.segments else load_catalog(cur)
         cur.execute("BEGIN")
         try:
             for sql, params in save_steps(old, catalog):
                 run(cur, sql, params)
-            if changed:
-                run_steps(
-                    cur, self.name, [*self._evaluation(plan, True, self._offset(cur), True), *_cleanup()]
-                )
+            if changed or golden:
+                steps = self._evaluation(plan, True, self._offset(cur), True, golden=golden)
+                run_steps(cur, self.name, [*steps, *_cleanup()])
                 run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('fingerprint', ?)", [fingerprint])
+                run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('policies', ?)", [policies])
             cur.execute("COMMIT")
         except Exception:
             cur.execute("ROLLBACK")
             raise
         self.catalog = load_catalog(cur)
         return changed
+
+    def _policies_fingerprint(self) -> str:
+        c = self.config
+        return msgspec.json.encode([c.default_policy, sorted(msgspec.to_builtins(c.traits).items())]).decode()
 
     def refresh_columns(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Takes note of fact columns added since (a preview may add one)."""
