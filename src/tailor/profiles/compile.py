@@ -100,13 +100,18 @@ class Evaluation:
             items.append(f"min(ts) FILTER (WHERE {cond}) + {interval_sql(window)} AS {quote('nc_' + alias)}")
             changes = (f"{t}.{quote('nc_' + alias)}",)
         number = _number(col, is_list)
+        exact = _number(col, is_list, EXACT)
         present = f"{cond} AND {col} IS NOT NULL"
         if fn == "count":
             sql, out = f"count(*) FILTER (WHERE {cond})", f"coalesce({a}, 0)"
         elif fn == "sum":
-            sql, out = f"sum({number}) FILTER (WHERE {cond})", f"coalesce({a}, 0)"
+            summed = f"sum(list_sum({exact}))" if is_list else f"sum({exact})"
+            sql, out = f"CAST({summed} FILTER (WHERE {cond}) AS DOUBLE)", f"coalesce({a}, 0)"
         elif fn == "avg":
-            avg = f"sum(list_sum({number}))/sum(len({col}))" if is_list else f"avg({number})"
+            if is_list:
+                avg = f"CAST(sum(list_sum({exact})) AS DOUBLE) / sum(len({col}))"
+            else:
+                avg = f"CAST(sum({exact}) AS DOUBLE) / count({exact})"
             sql, out = f"{avg} FILTER (WHERE {present})", a
         elif fn in ("min", "max"):
             if agg.of is not None and agg.of.root == "timestamp":
@@ -182,10 +187,11 @@ class Evaluation:
     def _inner(self, agg: Aggregate) -> str:
         col = quote(agg.of.column) if agg.of is not None else "NULL"
         number = _number(col, agg.of is not None and agg.of.is_list)
+        exact = _number(col, agg.of is not None and agg.of.is_list, EXACT)
         return {
             "count": "count(*)",
-            "sum": f"coalesce(sum({number}), 0)",
-            "avg": f"avg({number})",
+            "sum": f"CAST(coalesce(sum({exact}), 0) AS DOUBLE)",
+            "avg": f"CAST(sum({exact}) AS DOUBLE) / count({exact})",
             "min": f"min({number})",
             "max": f"max({number})",
             "first_at": "min(ts)",
@@ -238,10 +244,15 @@ def _prefilter(select: EventSelector) -> str:
     return " AND ".join(conds) or "TRUE"
 
 
-def _number(col: str, is_list: bool) -> str:
+EXACT = "DECIMAL(38, 8)"
+"""The type sums are taken in: floating-point sums depend on the order of the rows (a rebuild and a
+micro-batch add them up differently), decimal ones do not."""
+
+
+def _number(col: str, is_list: bool, as_type: str = "DOUBLE") -> str:
     if is_list:
-        return f"list_transform({col}, lambda x: TRY_CAST(x AS DOUBLE))"
-    return f"TRY_CAST({col} AS DOUBLE)"
+        return f"list_transform({col}, lambda x: TRY_CAST(x AS {as_type}))"
+    return f"TRY_CAST({col} AS {as_type})"
 
 
 def _as(sql: str, as_type: str | None) -> str:
