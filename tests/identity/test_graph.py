@@ -27,10 +27,15 @@ class Graph:
     """A runtime with the identity stage, fed messages and read back as profiles."""
 
     def __init__(
-        self, rt: Runtime, max_batch_events: int = 1000, limits: dict[str, int] | None = None
+        self,
+        rt: Runtime,
+        max_batch_events: int = 1000,
+        limits: dict[str, int] | None = None,
+        stage: IdentityGraph | None = None,
     ) -> None:
         self.rt = rt
-        stage = IdentityGraph() if limits is None else IdentityGraph(limits=limits)
+        if stage is None:
+            stage = IdentityGraph() if limits is None else IdentityGraph(limits=limits)
         self.proc = Processor(rt.db, [stage], max_batch_events=max_batch_events)
         self._ids = 0
 

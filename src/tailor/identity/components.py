@@ -32,10 +32,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+import numpy.typing as npt
+
 from tailor.process.stage import SqlStep
 
 PROFILE_ID = "'prof_' || left(md5({t} || ':' || {v}), 16)"
 """How a profile id is derived from the type and value of its earliest seen node."""
+
+PROFILE_HEX = (
+    "CASE WHEN regexp_full_match({0}, 'prof_[0-9a-f]{{16}}') THEN ('0x' || substr({0}, 6))::UBIGINT"
+    " ELSE error('not a profile id of the form prof_<16 hex digits>: ' || {0}) END"
+)
+"""SQL for the 64-bit number a profile id (`PROFILE_ID`) spells in hex, as the in-memory index keeps it."""
+
+
+def profile_id_text(numbers: npt.NDArray[np.uint64]) -> list[str]:
+    """The profile ids that `PROFILE_HEX` numbers spell."""
+    return [f"prof_{n:016x}" for n in numbers.tolist()]
+
+
+STORED_NODES = """SELECT k, type, value, first_seq, shared, component, profile_id
+FROM identity_nodes WHERE component IN (SELECT component FROM _idg_seedc)"""
+"""SQL for the stored nodes of the affected components, by scanning (see `component_steps`)."""
+
+STORED_EDGES = """SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
+FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0) OR b IN (SELECT k FROM _idg_cn0)"""
+"""SQL for the stored edges touching those nodes or new ones, by scanning (see `component_steps`)."""
 
 DEFAULT_LIMITS: Mapping[str, int] = {
     "crm_id": 5,
@@ -118,10 +141,17 @@ def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
     ]
 
 
-def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list[SqlStep]:
+def component_steps(
+    hi: int,
+    limits: Mapping[str, int] = DEFAULT_LIMITS,
+    stored_nodes: str = STORED_NODES,
+    stored_edges: str = STORED_EDGES,
+) -> list[SqlStep]:
     """Steps that recompute components, profiles, aliases and edge verdicts around the batch.
 
-    `hi` is the batch's last seq, with which merges and splits are logged.
+    `hi` is the batch's last seq, with which merges and splits are logged. `stored_nodes` and
+    `stored_edges` are queries for the graph's slice around the batch: by default scans of the
+    tables; the identity stage passes tables it filled from its in-memory index instead.
     """
     profile_id = PROFILE_ID.format(t="e.first.t", v="e.first.v")
     caps = " ".join(f"WHEN '{t}' THEN {int(n)}" for t, n in sorted(limits.items()))
@@ -132,19 +162,17 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
     return [
         # The nodes of every affected candidate component, by label, and the new nodes.
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_cn0 AS
+            f"""CREATE OR REPLACE TEMP TABLE _idg_cn0 AS
             SELECT k, type, value, first_seq, component AS old_component, profile_id AS old_profile,
                    shared AS old_shared
-            FROM identity_nodes WHERE component IN (SELECT component FROM _idg_seedc)
+            FROM ({stored_nodes})
             UNION ALL
             SELECT k, type, value, first_seq, NULL, NULL, FALSE FROM _idg_bnodes""",
             "_idg_cn0",
         ),
         # Their stored edges (an edge a split or the shared rule cut may lead out of them).
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_se AS
-            SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
-            FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0) OR b IN (SELECT k FROM _idg_cn0)""",
+            f"CREATE OR REPLACE TEMP TABLE _idg_se AS {stored_edges}",
             "_idg_se",
         ),
         SqlStep(

@@ -19,16 +19,22 @@ Each event's hub is kept (`identity_event_hubs`), so an event belongs to its hub
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 
 import duckdb
+import numpy as np
 
-from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
+from tailor.identity.components import DEFAULT_LIMITS, PROFILE_HEX, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
+from tailor.identity.index import GraphIndex
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
 from tailor.identity.record_matching import MATCH_DDL
-from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
+from tailor.process.stage import BATCH_VIEW, Batch, SqlStep, run_steps
 from tailor.store.database import Database
+
+log = logging.getLogger(__name__)
 
 TABLES = (
     "identity_nodes",
@@ -126,16 +132,23 @@ def cut_by_override(e: str, only: str = "TRUE") -> str:
 _SHARED = ", ".join(f"'{t}'" for t in SHARED_TYPES)
 
 # From the batch's identifiers to its new nodes, new edges and the inputs of the component steps.
+_BATCH_KEYS = "SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m"
+"""SQL for the keys of the batch's identifiers and of the records its matches join."""
+
+# Existing nodes of the batch, found by key (a scan; the in-memory index finds them otherwise).
+_KNOWN = SqlStep(
+    f"""CREATE OR REPLACE TEMP TABLE _idg_known AS
+    SELECT k, type, value, component FROM identity_nodes WHERE k IN ({_BATCH_KEYS})""",
+    "_idg_known",
+)
+
+_SEEDC = SqlStep(
+    "CREATE OR REPLACE TEMP TABLE _idg_seedc AS SELECT DISTINCT component FROM _idg_known",
+    "_idg_seedc",
+)
+
 _GRAPH_STEPS = [
-    # Existing nodes of the batch, found by key; a key that names another value is a collision.
-    SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_known AS
-        SELECT k, type, value, component FROM identity_nodes
-        WHERE k IN (
-            SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m
-        )""",
-        "_idg_known",
-    ),
+    # A key of the batch that names another value than the known node's is a collision.
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_collide AS
         SELECT i.k, i.type, i.value, n.type AS other_type, n.value AS other_value
@@ -237,14 +250,12 @@ _GRAPH_STEPS = [
         + """ AS overridden FROM _idg_batch_edges be)""",
         "_idg_be",
     ),
-    SqlStep(
-        "CREATE OR REPLACE TEMP TABLE _idg_seedc AS SELECT DISTINCT component FROM _idg_known",
-        "_idg_seedc",
-    ),
 ]
 
 _TEMP_TABLES = (
     "_idg_m",
+    "_idg_sn",
+    "_idg_sse",
     "_idg_src",
     "_idg_keys",
     "_idg_collide",
@@ -281,17 +292,30 @@ _TEMP_TABLES = (
 
 
 class IdentityGraph:
-    """The processing stage that stitches each micro-batch's identifiers into the identity graph."""
+    """The processing stage that stitches each micro-batch's identifiers into the identity graph.
+
+    A rebuild (a batch from the start of the log) is all SQL. Later batches read the graph's slice
+    around them from an in-memory `GraphIndex` instead of scanning the tables (`in_memory_index`,
+    on by default): it is loaded from the tables at the first such batch and follows each batch's
+    outcome. The index records the offset it reflects; a batch that does not start there (after
+    a failed transaction, a split or a rebuild) loads it again, so it cannot drift from the tables.
+    """
 
     name = "identity_graph"
 
     def __init__(
-        self, normaliser: IdentifierNormaliser | None = None, limits: Mapping[str, int] = DEFAULT_LIMITS
+        self,
+        normaliser: IdentifierNormaliser | None = None,
+        limits: Mapping[str, int] = DEFAULT_LIMITS,
+        in_memory_index: bool = True,
     ) -> None:
         self.normaliser = default_normaliser() if normaliser is None else normaliser
         self.limits = dict(limits)
+        self.in_memory_index = in_memory_index
         self._function: str | None = None
         self._owner: duckdb.DuckDBPyConnection | None = None
+        self._index: GraphIndex | None = None
+        self._index_at = -1
 
     def setup(self, db: Database) -> None:
         """Creates the identity tables and registers the normalisation function."""
@@ -302,13 +326,55 @@ class IdentityGraph:
 
     def reset(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Empties the graph and its profiles, keeping the aliases of ids already handed out."""
+        self._index = None
         for table in TABLES:
             cur.execute(f"DELETE FROM {table}")
 
     def steps(self, batch: Batch) -> list[SqlStep]:
-        """Extraction, edges and merge rules, then the profiles of every component the batch touched."""
+        """None: the stage's SQL runs in `apply`, around the reads of its in-memory index."""
+        return []
+
+    def sql_steps(self, batch: Batch) -> list[SqlStep]:
+        """The whole batch as SQL: extraction, edges and merge rules, then the touched components."""
+        return [
+            *self._extraction(batch),
+            _KNOWN,
+            *_GRAPH_STEPS,
+            _SEEDC,
+            *component_steps(batch.hi, self.limits),
+            *_cleanup(),
+        ]
+
+    def apply(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Folds the batch into the graph, in the batch's transaction."""
+        if batch.full or not self.in_memory_index:
+            self._index = None
+            run_steps(cur, self.name, self.sql_steps(batch))
+            return
+        try:
+            self._apply_indexed(cur, batch)
+        except BaseException:
+            self._index = None  # it may hold part of a batch that will be rolled back
+            raise
+
+    def load_index(self, cur: duckdb.DuckDBPyConnection) -> GraphIndex:
+        """Loads the in-memory index from the tables as they are now (it loads itself when needed)."""
+        started = time.perf_counter()
+        self._index = GraphIndex.load(cur)
+        offset = cur.execute("SELECT \"offset\" FROM stage_offsets WHERE stage = ?", [self.name]).fetchall()
+        self._index_at = int(offset[0][0]) if offset else 0
+        log.info(
+            "identity index: %d nodes, %d edges, %.0f MB, loaded in %.2f s",
+            self._index.nodes,
+            self._index.edges,
+            self._index.nbytes() / 1e6,
+            time.perf_counter() - started,
+        )
+        return self._index
+
+    def _extraction(self, batch: Batch) -> list[SqlStep]:
         if self._function is None:
-            raise RuntimeError("IdentityGraph.setup() must run before steps()")
+            raise RuntimeError("IdentityGraph.setup() must run before a batch")
         key = NODE_KEY.format(t="'record'", v="{}")
         matches = SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_m AS
@@ -317,13 +383,49 @@ class IdentityGraph:
             FROM identity_matches WHERE found_in = {int(batch.hi)}""",
             "_idg_m",
         )
-        return [
-            matches,
-            *extraction_steps(self._function, self.normaliser),
-            *_GRAPH_STEPS,
-            *component_steps(batch.hi, self.limits),
-            *_cleanup(),
-        ]
+        return [matches, *extraction_steps(self._function, self.normaliser)]
+
+    def _apply_indexed(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        index = self._index
+        if index is None or self._index_at != batch.lo:
+            index = self.load_index(cur)
+        run_steps(cur, self.name, self._extraction(batch))
+        started = time.perf_counter()
+        keys = cur.sql(_BATCH_KEYS).fetchnumpy()["k"]
+        part = index.slice(keys)
+        known = index.node_table(np.unique(part.known[part.known >= 0]))
+        stored_nodes = index.node_table(part.nodes)
+        stored_edges = index.edge_table(part.edges)
+        # Read by DuckDB from these locals (replacement scans): registering views inside the
+        # batch's transaction would leave DuckDB unable to checkpoint.
+        for sql in (
+            "CREATE OR REPLACE TEMP TABLE _idg_known AS SELECT k, type, value, component FROM known",
+            "CREATE OR REPLACE TEMP TABLE _idg_sn AS SELECT * FROM stored_nodes",
+            "CREATE OR REPLACE TEMP TABLE _idg_sse AS SELECT * FROM stored_edges",
+        ):
+            cur.execute(sql)
+        log.debug(
+            "%s: slice of %d nodes, %d edges from the index in %.1f ms",
+            self.name,
+            len(part.nodes),
+            len(part.edges),
+            1000 * (time.perf_counter() - started),
+        )
+        steps = component_steps(batch.hi, self.limits, "SELECT * FROM _idg_sn", "SELECT * FROM _idg_sse")
+        run_steps(cur, self.name, [*_GRAPH_STEPS, *steps])
+        started = time.perf_counter()
+        outcome = cur.sql(
+            f"""SELECT k, type, value, first_seq, shared, component,
+                       {PROFILE_HEX.format("profile_id")} AS profile FROM _idg_new"""
+        ).to_arrow_table()
+        verdicts = cur.sql(
+            "SELECT a, b, new, linking, reason, shared, cut, seq FROM _idg_verdict"
+        ).to_arrow_table()
+        index.apply_nodes(part.nodes, outcome)
+        index.apply_edges(verdicts, part.edges)
+        self._index_at = batch.hi
+        log.debug("%s: index follows the batch in %.1f ms", self.name, 1000 * (time.perf_counter() - started))
+        run_steps(cur, self.name, _cleanup())
 
     def override_steps(self, override_id: str, hi: int) -> list[SqlStep]:
         """Steps that apply a stored override (a removed edge or a blocked identifier) to the live graph.
@@ -332,6 +434,7 @@ class IdentityGraph:
         wrongly merged profile splits; `hi` is the seq up to which the graph is applied, with which
         the split is logged.
         """
+        self._index = None  # the split changes the graph outside a batch
         oid = override_id.replace("'", "''")
         this = f"o.id = '{oid}'"
         key_a = NODE_KEY.format(t="a_type", v="a_value")
