@@ -102,7 +102,9 @@ def main() -> None:
     parser.add_argument("--events-per-person", type=int, default=10)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--dir", type=Path, default=None, help="where to put the store (default: a temp dir)")
-    parser.add_argument("--log-steps", action="store_true", help="print every SQL step's time (DEBUG logging)")
+    parser.add_argument(
+        "--log-steps", action="store_true", help="print every SQL step's time (DEBUG logging)"
+    )
     args = parser.parse_args()
     if args.log_steps:
         logging.basicConfig(format="%(message)s")

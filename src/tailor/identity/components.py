@@ -290,6 +290,54 @@ def component_steps(
             SELECT old_id, target FROM old WHERE old_id NOT IN (SELECT profile_id FROM _idg_new)""",
             "_idg_absorbed",
         ),
+        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and how many
+        # people it was seen with; the rest link when both ends joined the same profile. An edge
+        # leading out of the affected components (only ever a cut or shared one) keeps its verdict,
+        # but for the count of people when its shared end was seen again.
+        SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _idg_verdict AS
+            SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
+                   CASE WHEN e.cut THEN FALSE
+                        WHEN e.shared_end IS NOT NULL OR e.non_linking THEN TRUE
+                        ELSE e.outside AND e.shared END AS shared,
+                   e.cut,
+                   CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
+                   CASE
+                       WHEN e.cut THEN e.reason
+                       WHEN e.non_linking
+                       THEN CASE WHEN e.a_type IN ({non_linking}) THEN e.a_type || ' ' || e.a_value
+                                 ELSE e.b_type || ' ' || e.b_value END
+                            || ' is a fixed-line number, shared by a household or an office, '
+                            || 'so it links no one'
+                       WHEN e.shared_end IS NOT NULL AND cs.users IS NOT NULL
+                       THEN CASE WHEN cs.type IN ('anonymous_id', 'device_id') THEN 'shared device: '
+                                 ELSE 'shared identifier: ' END
+                            || cs.type || ' ' || cs.value || ' was seen with ' || cs.users || ' '
+                            || replace(cs.anchor_type, '_id', '') || ' ids, so it links none of them'
+                       WHEN e.excluded THEN e.reason
+                       WHEN ga.grp = gb.grp THEN NULL
+                       WHEN o.id IS NOT NULL
+                       THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
+                            || ' values and ' || o.type || ' ' || o.value || ' was seen after them'
+                       ELSE 'one user_id per profile: refused, as it would join user_id '
+                            || substr(ga.grp, 3) || ' and user_id ' || substr(gb.grp, 3)
+                   END AS reason,
+                   e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
+            FROM _idg_ce e
+            LEFT JOIN _idg_cn cs ON cs.id = e.shared_end
+            LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
+            LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
+            QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",
+            "_idg_verdict",
+        ),
+        *write_steps(hi),
+    ]
+
+
+def write_steps(hi: int) -> list[SqlStep]:
+    """Steps that write a batch's outcome (`_idg_new`, `_idg_absorbed`, `_idg_verdict`, `_idg_benew`)
+    to the tables: merges and splits logged with `hi`, aliases, nodes and edges."""
+    return [
         # A profile id that appears for nodes of a profile that still exists split off it.
         SqlStep(
             f"""INSERT INTO profile_changes
@@ -330,46 +378,6 @@ def component_steps(
             SELECT k, type, value, first_seq, shared, component, profile_id FROM _idg_new
             WHERE old_component IS NULL""",
             "identity_nodes (new)",
-        ),
-        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and how many
-        # people it was seen with; the rest link when both ends joined the same profile. An edge
-        # leading out of the affected components (only ever a cut or shared one) keeps its verdict,
-        # but for the count of people when its shared end was seen again.
-        SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE _idg_verdict AS
-            SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
-                   CASE WHEN e.cut THEN FALSE
-                        WHEN e.shared_end IS NOT NULL OR e.non_linking THEN TRUE
-                        ELSE e.outside AND e.shared END AS shared,
-                   e.cut,
-                   CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
-                   CASE
-                       WHEN e.cut THEN e.reason
-                       WHEN e.non_linking
-                       THEN CASE WHEN e.a_type IN ({non_linking}) THEN e.a_type || ' ' || e.a_value
-                                 ELSE e.b_type || ' ' || e.b_value END
-                            || ' is a fixed-line number, shared by a household or an office, '
-                            || 'so it links no one'
-                       WHEN e.shared_end IS NOT NULL AND cs.users IS NOT NULL
-                       THEN CASE WHEN cs.type IN ('anonymous_id', 'device_id') THEN 'shared device: '
-                                 ELSE 'shared identifier: ' END
-                            || cs.type || ' ' || cs.value || ' was seen with ' || cs.users || ' '
-                            || replace(cs.anchor_type, '_id', '') || ' ids, so it links none of them'
-                       WHEN e.excluded THEN e.reason
-                       WHEN ga.grp = gb.grp THEN NULL
-                       WHEN o.id IS NOT NULL
-                       THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
-                            || ' values and ' || o.type || ' ' || o.value || ' was seen after them'
-                       ELSE 'one user_id per profile: refused, as it would join user_id '
-                            || substr(ga.grp, 3) || ' and user_id ' || substr(gb.grp, 3)
-                   END AS reason,
-                   e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
-            FROM _idg_ce e
-            LEFT JOIN _idg_cn cs ON cs.id = e.shared_end
-            LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
-            LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
-            QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",
-            "_idg_verdict",
         ),
         SqlStep(
             """UPDATE identity_edges SET linking = v.linking, reason = v.reason, shared = v.shared

@@ -24,11 +24,11 @@ import time
 from collections.abc import Mapping
 
 import duckdb
-import numpy as np
 
-from tailor.identity.components import DEFAULT_LIMITS, PROFILE_HEX, SHARED_TYPES, component_steps
+from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
 from tailor.identity.index import GraphIndex
+from tailor.identity.live import apply_live
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
 from tailor.identity.record_matching import MATCH_DDL
 from tailor.process.stage import BATCH_VIEW, Batch, SqlStep, run_steps
@@ -132,13 +132,11 @@ def cut_by_override(e: str, only: str = "TRUE") -> str:
 _SHARED = ", ".join(f"'{t}'" for t in SHARED_TYPES)
 
 # From the batch's identifiers to its new nodes, new edges and the inputs of the component steps.
-_BATCH_KEYS = "SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m"
-"""SQL for the keys of the batch's identifiers and of the records its matches join."""
-
 # Existing nodes of the batch, found by key (a scan; the in-memory index finds them otherwise).
 _KNOWN = SqlStep(
-    f"""CREATE OR REPLACE TEMP TABLE _idg_known AS
-    SELECT k, type, value, component FROM identity_nodes WHERE k IN ({_BATCH_KEYS})""",
+    """CREATE OR REPLACE TEMP TABLE _idg_known AS
+    SELECT k, type, value, component FROM identity_nodes
+    WHERE k IN (SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m)""",
     "_idg_known",
 )
 
@@ -147,7 +145,7 @@ _SEEDC = SqlStep(
     "_idg_seedc",
 )
 
-_GRAPH_STEPS = [
+_COLLISION_STEPS = [
     # A key of the batch that names another value than the known node's is a collision.
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_collide AS
@@ -168,6 +166,10 @@ _GRAPH_STEPS = [
     ),
     SqlStep("DELETE FROM _idg_ids WHERE k IN (SELECT k FROM _idg_collide)", "_idg_ids (collisions)"),
     SqlStep("DELETE FROM _idg_keys WHERE k IN (SELECT k FROM _idg_collide)", "_idg_keys (collisions)"),
+]
+
+# From the batch's identifiers (collisions removed) to its new nodes and edges.
+_EDGE_STEPS = [
     SqlStep(
         """INSERT INTO identity_refusals SELECT * FROM _idg_bad
         ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, events = events + excluded.events""",
@@ -254,8 +256,6 @@ _GRAPH_STEPS = [
 
 _TEMP_TABLES = (
     "_idg_m",
-    "_idg_sn",
-    "_idg_sse",
     "_idg_src",
     "_idg_keys",
     "_idg_collide",
@@ -339,7 +339,8 @@ class IdentityGraph:
         return [
             *self._extraction(batch),
             _KNOWN,
-            *_GRAPH_STEPS,
+            *_COLLISION_STEPS,
+            *_EDGE_STEPS,
             _SEEDC,
             *component_steps(batch.hi, self.limits),
             *_cleanup(),
@@ -361,7 +362,7 @@ class IdentityGraph:
         """Loads the in-memory index from the tables as they are now (it loads itself when needed)."""
         started = time.perf_counter()
         self._index = GraphIndex.load(cur)
-        offset = cur.execute("SELECT \"offset\" FROM stage_offsets WHERE stage = ?", [self.name]).fetchall()
+        offset = cur.execute('SELECT "offset" FROM stage_offsets WHERE stage = ?', [self.name]).fetchall()
         self._index_at = int(offset[0][0]) if offset else 0
         log.info(
             "identity index: %d nodes, %d edges, %.0f MB, loaded in %.2f s",
@@ -390,41 +391,8 @@ class IdentityGraph:
         if index is None or self._index_at != batch.lo:
             index = self.load_index(cur)
         run_steps(cur, self.name, self._extraction(batch))
-        started = time.perf_counter()
-        keys = cur.sql(_BATCH_KEYS).fetchnumpy()["k"]
-        part = index.slice(keys)
-        known = index.node_table(np.unique(part.known[part.known >= 0]))
-        stored_nodes = index.node_table(part.nodes)
-        stored_edges = index.edge_table(part.edges)
-        # Read by DuckDB from these locals (replacement scans): registering views inside the
-        # batch's transaction would leave DuckDB unable to checkpoint.
-        for sql in (
-            "CREATE OR REPLACE TEMP TABLE _idg_known AS SELECT k, type, value, component FROM known",
-            "CREATE OR REPLACE TEMP TABLE _idg_sn AS SELECT * FROM stored_nodes",
-            "CREATE OR REPLACE TEMP TABLE _idg_sse AS SELECT * FROM stored_edges",
-        ):
-            cur.execute(sql)
-        log.debug(
-            "%s: slice of %d nodes, %d edges from the index in %.1f ms",
-            self.name,
-            len(part.nodes),
-            len(part.edges),
-            1000 * (time.perf_counter() - started),
-        )
-        steps = component_steps(batch.hi, self.limits, "SELECT * FROM _idg_sn", "SELECT * FROM _idg_sse")
-        run_steps(cur, self.name, [*_GRAPH_STEPS, *steps])
-        started = time.perf_counter()
-        outcome = cur.sql(
-            f"""SELECT k, type, value, first_seq, shared, component,
-                       {PROFILE_HEX.format("profile_id")} AS profile FROM _idg_new"""
-        ).to_arrow_table()
-        verdicts = cur.sql(
-            "SELECT a, b, new, linking, reason, shared, cut, seq FROM _idg_verdict"
-        ).to_arrow_table()
-        index.apply_nodes(part.nodes, outcome)
-        index.apply_edges(verdicts, part.edges)
+        apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
         self._index_at = batch.hi
-        log.debug("%s: index follows the batch in %.1f ms", self.name, 1000 * (time.perf_counter() - started))
         run_steps(cur, self.name, _cleanup())
 
     def override_steps(self, override_id: str, hi: int) -> list[SqlStep]:

@@ -289,7 +289,9 @@ class GraphIndex:
     def snapshot(self) -> tuple[pa.Table, pa.Table]:
         """Every node and every edge, ordered by key: what `load` would build from the tables now."""
         nodes = self.node_table(np.arange(self.nodes, dtype=np.int64)).sort_by("k")
-        edges = self.edge_table(np.arange(self.edges, dtype=np.int64)).sort_by([("a", "ascending"), ("b", "ascending")])
+        edges = self.edge_table(np.arange(self.edges, dtype=np.int64)).sort_by(
+            [("a", "ascending"), ("b", "ascending")]
+        )
         return nodes, edges
 
     # -- following a batch -------------------------------------------------------------------------
@@ -357,7 +359,9 @@ class GraphIndex:
             self._link_halves(start, ends[0][fresh], ends[1][fresh])
 
     def _edge_ends(self, rows: I64) -> zip[tuple[int, int, int]]:
-        return zip(rows.tolist(), self.edge_a.data[rows].tolist(), self.edge_b.data[rows].tolist(), strict=True)
+        return zip(
+            rows.tolist(), self.edge_a.data[rows].tolist(), self.edge_b.data[rows].tolist(), strict=True
+        )
 
     def _set_verdicts(self, rows: I64, verdicts: pa.Table) -> None:
         self.linking.data[rows] = verdicts.column("linking").to_numpy(zero_copy_only=False)
