@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tailor.identity import IdentityGraph
 from tailor.process import Processor
-from tailor.store import open_database
+from tailor.store import Database, open_database
 
 # One person's k-th event. h(p, s) is a deterministic pseudo-random number per person and salt.
 _GENERATE = """
@@ -92,6 +92,28 @@ SELECT count(*) FROM (
     ) WHERE v IS NOT NULL GROUP BY t, v
 )
 """
+
+
+def _add_batch(db: Database, people: int, per: int, b: int, head: int) -> int:
+    """Appends batch `b`: 500 events of new people (after the base) and 500 of returning ones."""
+    new_lo = people * per + b * 500
+    db.execute(
+        _GENERATE.format(per=per, lo=new_lo, hi=new_lo + 500).replace(
+            "SELECT seq0 + 1,", f"SELECT {head} + 1 + (seq0 - {new_lo}),"
+        )
+    )
+    old_lo = (b * 7919 % max(1, people - 100)) * per
+    db.execute(
+        _GENERATE.format(per=per, lo=old_lo, hi=old_lo + 500)
+        .replace("SELECT seq0 + 1,", f"SELECT {head} + 501 + (seq0 - {old_lo}),")
+        .replace("'m' || seq0", f"'r{b}-' || seq0")
+    )
+    return head + 1000
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
 
 
 def main() -> None:
@@ -161,30 +183,32 @@ def main() -> None:
         head = total
         people = args.people
         for b in range(args.batches):
-            # 500 events of new people (appended after the base) and 500 of returning ones.
-            new_lo = people * per + b * 500
-            db.execute(
-                _GENERATE.format(per=per, lo=new_lo, hi=new_lo + 500).replace(
-                    "SELECT seq0 + 1,", f"SELECT {head} + 1 + (seq0 - {new_lo}),"
-                )
-            )
-            old_lo = (b * 7919 % max(1, people - 100)) * per
-            db.execute(
-                _GENERATE.format(per=per, lo=old_lo, hi=old_lo + 500)
-                .replace("SELECT seq0 + 1,", f"SELECT {head} + 501 + (seq0 - {old_lo}),")
-                .replace("'m' || seq0", f"'r{b}-' || seq0")
-            )
-            head += 1000
+            head = _add_batch(db, people, per, b, head)
             started = time.perf_counter()
             proc.run_once(head=head)
             times.append(time.perf_counter() - started)
-        times.sort()
-        p50 = statistics.median(times)
-        p95 = times[int(0.95 * (len(times) - 1))]
+        p50, p95 = _percentiles(times)
         print(
             f"incremental: {args.batches} batches of 1,000 events: p50 {p50 * 1000:.0f} ms, "
             f"p95 {p95 * 1000:.0f} ms ({p95 / baseline:.3f}x the baseline pass)"
         )
+        if load is not None:
+            # The same kind of batches through the stage's SQL path, which scans the tables for the
+            # graph around each batch (the design before the in-memory index), on the same store.
+            scan_stage = IdentityGraph(in_memory_index=False)
+            scan = Processor(db, [scan_stage], max_batch_events=1000)
+            scan_times = []
+            for b in range(args.batches, 2 * args.batches):
+                head = _add_batch(db, args.people, per, b, head)
+                started = time.perf_counter()
+                scan.run_once(head=head)
+                scan_times.append(time.perf_counter() - started)
+            s50, s95 = _percentiles(scan_times)
+            print(
+                f"incremental through the SQL path (scans): p50 {s50 * 1000:.0f} ms, "
+                f"p95 {s95 * 1000:.0f} ms; in-memory index / scans: p50 {p50 / s50:.3f}, p95 {p95 / s95:.3f}"
+            )
+            scan.close()
         proc.close()
         db.close()
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

@@ -116,6 +116,15 @@ CREATE TABLE IF NOT EXISTS profile_aliases (
 CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FROM identity_nodes;
 """
 
+# A live batch changes a few nodes and edges of tables with millions of rows. Without an index each
+# UPDATE scans the table for them; with these ART indexes a join with a small batch-side table is
+# pushed down as a key filter and DuckDB reads the rows through the index (a lookup by key, such as
+# a profile lookup by identifier, too).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS identity_nodes_k ON identity_nodes (k);
+CREATE INDEX IF NOT EXISTS identity_edges_a ON identity_edges (a);
+"""
+
 NODE_KEY = "md5_number_lower({t} || ':' || {v})"
 """SQL for an identifier's key, from its type and normalised value."""
 
@@ -320,6 +329,7 @@ class IdentityGraph:
     def setup(self, db: Database) -> None:
         """Creates the identity tables and registers the normalisation function."""
         db.ddl(_DDL)
+        db.ddl(_INDEXES)
         # Matches come from the record-matching stage; the table exists even when it does not run.
         db.ddl(MATCH_DDL)
         self._function, self._owner = register_normaliser(db, self.normaliser)
@@ -445,4 +455,5 @@ class IdentityGraph:
 
 
 def _cleanup() -> list[SqlStep]:
-    return [SqlStep(f"DROP TABLE IF EXISTS {t}", "cleanup") for t in _TEMP_TABLES]
+    # One statement string: 33 separate round trips cost several milliseconds of a live batch.
+    return [SqlStep("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES), "cleanup")]

@@ -21,6 +21,7 @@ commits. Whoever uses it must drop it when a transaction that changed the graph 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -46,7 +47,7 @@ _MAX_CHUNKS = 64
 class _Column:
     """A growable NumPy column: appends amortised by doubling, `view` the filled part."""
 
-    def __init__(self, dtype: npt.DTypeLike, data: npt.NDArray[np.generic] | None = None) -> None:
+    def __init__(self, dtype: npt.DTypeLike, data: npt.NDArray[Any] | None = None) -> None:
         self.n = 0 if data is None else len(data)
         self.data = np.empty(max(1024, self.n + self.n // 4), dtype)
         if data is not None:
@@ -63,7 +64,7 @@ class _Column:
         self.n = end
 
     @property
-    def view(self) -> npt.NDArray[np.generic]:
+    def view(self) -> npt.NDArray[Any]:
         return self.data[: self.n]
 
 
@@ -156,9 +157,9 @@ class GraphIndex:
     @classmethod
     def load(cls, cur: duckdb.DuckDBPyConnection) -> GraphIndex:
         """The index of the graph as the cursor's transaction sees it."""
+        profile = PROFILE_HEX.format("profile_id")
         nodes = cur.sql(
-            f"""SELECT k, type, value, first_seq, shared, component, {PROFILE_HEX.format("profile_id")} AS profile
-            FROM identity_nodes"""
+            f"SELECT k, type, value, first_seq, shared, component, {profile} AS profile FROM identity_nodes"
         ).to_arrow_table()
         edges = cur.sql("SELECT a, b, seq, linking, reason, shared, cut FROM identity_edges").to_arrow_table()
         return cls(nodes, edges)
@@ -202,7 +203,7 @@ class GraphIndex:
         total += sum(c.nbytes for c in self.value.chunks)
         # A dict entry with its int key and str value: ~100 bytes of objects plus the text.
         total += sum(100 + len(r) for r in self.reason.values()) + 100 * len(self._recent)
-        return total
+        return int(total)
 
     # -- lookups -----------------------------------------------------------------------------------
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from tailor.identity.components import SHARED_TYPES, write_steps
-from tailor.identity.index import GraphIndex
+from tailor.identity.index import I64, GraphIndex
 from tailor.identity.stitch import Edge, Node, Outcome, stitch
 from tailor.process.stage import SqlStep, run_steps
 
@@ -32,7 +33,7 @@ UNION ALL SELECT a, NULL, NULL FROM _idg_m UNION ALL SELECT b, NULL, NULL FROM _
 _BATCH_EDGE_COLUMNS = "a, b, a_type, a_value, b_type, b_value, seq, reason, cut"
 
 
-def _nodes(index: GraphIndex, rows: np.ndarray) -> list[Node]:  # type: ignore[type-arg]
+def _nodes(index: GraphIndex, rows: I64) -> list[Node]:
     t = index.node_table(rows).to_pydict()
     return [
         Node(k, ty, v, f, c, p, s, s)
@@ -43,11 +44,11 @@ def _nodes(index: GraphIndex, rows: np.ndarray) -> list[Node]:  # type: ignore[t
     ]  # fmt: skip
 
 
-def _edges(rows: dict[str, list[object]], stored: bool) -> list[Edge]:
+def _edges(rows: dict[str, list[Any]], stored: bool) -> list[Edge]:
     linking = rows["linking"] if stored else [False] * len(rows["a"])
     shared = rows["shared"] if stored else [False] * len(rows["a"])
     return [
-        Edge(a, b, at, av, bt, bv, q, lk, r, sh, c, not stored)  # type: ignore[arg-type]
+        Edge(a, b, at, av, bt, bv, q, lk, r, sh, c, not stored)
         for a, b, at, av, bt, bv, q, lk, r, sh, c in zip(
             rows["a"], rows["b"], rows["a_type"], rows["a_value"], rows["b_type"], rows["b_value"],
             rows["seq"], linking, rows["reason"], shared, rows["cut"],
@@ -105,7 +106,7 @@ def apply_live(
         (a, b) not in stored_pairs
         for a, b in zip(batch_edges["a"].to_pylist(), batch_edges["b"].to_pylist(), strict=True)
     ]
-    new, absorbed, verdict = _tables(outcome)
+    new, absorbed, verdict = _tables(outcome)  # noqa: RUF059 (all three are read by the SQL below)
     benew = batch_edges.filter(pa.array(fresh, pa.bool_()))  # noqa: F841 (read by the SQL below)
     for name in ("new", "absorbed", "verdict", "benew"):
         cur.execute(f"CREATE OR REPLACE TEMP TABLE _idg_{name} AS SELECT * FROM {name}")

@@ -138,8 +138,8 @@ def _grouping(nodes: list[Node], adj: list[tuple[int, int, int]], members: list[
             if r not in label or nodes[i].first < label[r]:
                 label[r] = nodes[i].first
         for j, i in enumerate(free):
-            _, t, v = label[rep[j]]
-            groups[i] = f"c:{t}:{v}"
+            _, label_type, label_value = label[rep[j]]
+            groups[i] = f"c:{label_type}:{label_value}"
     return groups
 
 
