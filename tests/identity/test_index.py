@@ -62,7 +62,7 @@ def tight(data_dir: DataDir) -> Iterator[Graph]:
     rt.close()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_messages, min_size=1, max_size=30), st.integers(1, 8))
 def test_batches_through_the_index_equal_batches_scanning_the_tables(
     tight: Graph, messages: list[Message], batch: int
