@@ -158,8 +158,14 @@ def sql_id_normalisation(
               FROM (SELECT {text} AS t)))"""
 
 
-def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[SqlStep]:
+def extraction_steps(
+    function: str, normaliser: IdentifierNormaliser, sql_emails_phones: bool = True
+) -> list[SqlStep]:
     """Steps that build the batch's identifiers and the values that cannot be used.
+
+    With `sql_emails_phones` the common forms of emails and phone numbers are normalised in SQL
+    (`tailor.identity.sql_normalise`): worth it for a large batch; for a small one, compiling the
+    phone patterns costs more than the few Python calls it saves. Both give the same outcome.
 
     - `_idg_keys` (k, type, value, priority): each distinct identifier once. `k` is its key, a
       64-bit number derived from type and value by MD5: every join of the graph runs on it rather
@@ -181,8 +187,10 @@ def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[Sq
     fast_selects: dict[str, str | None] = {"phone": phone_select(normaliser, "{source}")}
     emails = ["email", *(n for n, kind in normaliser.rules.custom_types.items() if kind == "email")]
     fast_selects.update((t, email_select(normaliser, t, "{source}")) for t in emails)
-    fast = {t: sql for t, sql in fast_selects.items() if sql is not None and usable(sql)}
-    fast_sql = ", ".join(_lit(t) for t in fast) or "NULL"
+    fast = {
+        t: sql for t, sql in fast_selects.items() if sql_emails_phones and sql is not None and usable(sql)
+    }
+    fast_sql = ", ".join(_lit(t) for t in fast) or "''"  # no type is named ''; NOT IN (NULL) is never true
     fast_rows = (
         " UNION ALL ".join(
             sql.replace("{source}", f"(SELECT * FROM d WHERE id_type = {_lit(t)})") for t, sql in fast.items()

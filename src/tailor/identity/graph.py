@@ -36,6 +36,9 @@ from tailor.store.database import Database
 
 log = logging.getLogger(__name__)
 
+SQL_NORMALISATION_EVENTS = 20_000
+"""From how many events a batch normalises emails and phone numbers in SQL (see `extraction_steps`)."""
+
 TABLES = (
     "identity_nodes",
     "identity_sightings",
@@ -394,7 +397,9 @@ class IdentityGraph:
             FROM identity_matches WHERE found_in = {int(batch.hi)}""",
             "_idg_m",
         )
-        return [matches, *extraction_steps(self._function, self.normaliser)]
+        # A rebuild always does, so that tests comparing live batches with a rebuild cover both.
+        large = batch.full or batch.hi - batch.lo >= SQL_NORMALISATION_EVENTS
+        return [matches, *extraction_steps(self._function, self.normaliser, large)]
 
     def _apply_indexed(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
         index = self._index
@@ -402,8 +407,8 @@ class IdentityGraph:
             index = self.load_index(cur)
         run_steps(cur, self.name, self._extraction(batch))
         apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
+        # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.
         self._index_at = batch.hi
-        run_steps(cur, self.name, _cleanup())
 
     def override_steps(self, override_id: str, hi: int) -> list[SqlStep]:
         """Steps that apply a stored override (a removed edge or a blocked identifier) to the live graph.
