@@ -36,6 +36,8 @@ from tailor.store.database import Database
 
 log = logging.getLogger(__name__)
 
+_KEY_FILTER_MAX = 5000
+
 SQL_NORMALISATION_EVENTS = 20_000
 """From how many events a batch normalises emails and phone numbers in SQL (see `extraction_steps`)."""
 
@@ -406,7 +408,13 @@ class IdentityGraph:
         if index is None or self._index_at != batch.lo:
             index = self.load_index(cur)
         run_steps(cur, self.name, self._extraction(batch))
-        apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
+        # DuckDB reads a join's few hundred keys through the ART indexes only when it may push them
+        # down as a filter: by default up to 50, fewer than a batch often updates.
+        cur.execute(f"SET SESSION dynamic_or_filter_threshold = {_KEY_FILTER_MAX}")
+        try:
+            apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
+        finally:
+            cur.execute("RESET dynamic_or_filter_threshold")
         # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.
         self._index_at = batch.hi
 
