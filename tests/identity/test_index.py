@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tailor.identity import IdentityGraph
 from tailor.identity import index as index_module
 from tailor.identity.index import GraphIndex
+from tailor.identity.service import IdentityService
 from tailor.process import Processor
 from tailor.process.stage import Batch
 from tailor.runtime import Runtime
@@ -51,6 +52,15 @@ def _index_agrees_with_tables(rt: Runtime, stage: IdentityGraph) -> None:
     live_nodes, live_edges = live.snapshot()
     assert live_nodes.equals(nodes)
     assert live_edges.equals(edges)
+
+
+@pytest.fixture
+def graph(data_dir: DataDir) -> Iterator[Graph]:
+    rt = Runtime(data_dir.path)
+    g = Graph(rt)
+    yield g
+    g.proc.close()
+    rt.close()
 
 
 @pytest.fixture
@@ -119,3 +129,19 @@ def test_a_batch_that_fails_leaves_the_index_in_step_with_the_tables(data_dir: D
     ]
     graph.proc.close()
     rt.close()
+
+
+def test_after_a_split_the_index_is_loaded_again_and_follows_the_tables(graph: Graph) -> None:
+    graph.send(
+        identify(None, "a1", email="family@example.org"), identify(None, "b1", email="family@example.org")
+    )
+    graph.send(page("a1"))  # a live batch: the index is loaded
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    service = IdentityService(graph.rt.db, graph.proc, stage)
+    pid = service.resolve("anonymous_id:a1")
+    service.split(pid, block="email:family@example.org", remove_edge=None, note="shared mailbox")
+    graph.send(identify(None, "c1", email="family@example.org"), page("b1"))
+    _index_agrees_with_tables(graph.rt, stage)
+    assert not graph.same(("anonymous_id", "a1"), ("anonymous_id", "b1"))
+    assert not graph.same(("anonymous_id", "c1"), ("anonymous_id", "b1"))
