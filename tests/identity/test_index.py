@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -52,24 +50,6 @@ def _index_agrees_with_tables(rt: Runtime, stage: IdentityGraph) -> None:
     live_nodes, live_edges = live.snapshot()
     assert live_nodes.equals(nodes)
     assert live_edges.equals(edges)
-
-
-@pytest.fixture
-def graph(data_dir: DataDir) -> Iterator[Graph]:
-    rt = Runtime(data_dir.path)
-    g = Graph(rt)
-    yield g
-    g.proc.close()
-    rt.close()
-
-
-@pytest.fixture
-def tight(data_dir: DataDir) -> Iterator[Graph]:
-    rt = Runtime(data_dir.path)
-    g = Graph(rt, limits={"email": 2, "anonymous_id": 3})
-    yield g
-    g.proc.close()
-    rt.close()
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
