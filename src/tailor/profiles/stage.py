@@ -180,15 +180,17 @@ class ProfileStage:
         if self._quantiles_due(cur, now):
             steps = self._evaluation(self.plan(now), True, seq, False, golden=False, quantiles="refresh")
             return [*steps, *_SEEN, *_cleanup()]
-        (due,) = run(
+        due, changed = run(
             cur,
-            f"""SELECT EXISTS (SELECT 1 FROM profile_schedule WHERE next_check <= {nl})
-                OR EXISTS (SELECT 1 FROM profile_changes WHERE changed_at > {_WATERMARK})
-                OR EXISTS (SELECT 1 FROM profile_dirty)""",
-        ).fetchone() or (False,)
-        if not due:
+            f"""SELECT EXISTS (SELECT 1 FROM profile_schedule WHERE next_check <= {nl}),
+                       EXISTS (SELECT 1 FROM profile_changes WHERE changed_at > {_WATERMARK})
+                       OR EXISTS (SELECT 1 FROM profile_dirty)""",
+        ).fetchone() or (False, False)
+        if not (due or changed):
             return []
-        return [_affected(nl, None), *self._evaluation(self.plan(now, full=False), False, seq, False), *_SEEN]
+        # Time alone changes no golden record: a tick with no merge or split leaves it alone.
+        steps = self._evaluation(self.plan(now, full=False), False, seq, False, golden=bool(changed))
+        return [_affected(nl, None), *steps, *_SEEN]
 
     def personal_data(self) -> list[PersonalDataTable]:
         """The stage's tables holding data about people, for access export and erasure."""
