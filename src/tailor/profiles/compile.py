@@ -64,6 +64,8 @@ class Evaluation:
     """Select items of the passes over `_pf_f` grouped by person, by the events each pass reads: an
     aggregate of orders is computed over the orders only (`sql AS "alias"`)."""
     subqueries: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, str] = field(default_factory=dict)
+    """Second-level aggregations several traits share (distinct values and their number), by what they do."""
     """Second-level aggregations, by alias: each a query of (profile_id, "alias"[, "nc_alias"])."""
     golden: set[str] = field(default_factory=set)
     values: dict[str, Compiled] = field(default_factory=dict)
@@ -85,6 +87,8 @@ class Evaluation:
         is_list = agg.of is not None and agg.of.is_list
         if agg.by is not None or fn in ("most_frequent", "top"):
             return self._grouped(alias, agg, selector_sql(agg.select, self.now))
+        if self.split and fn in ("distinct", "distinct_count"):
+            return self._distinct(agg, selector_sql(agg.select, self.now))
         # Aggregates of the same kinds of event share a pass over just those events; aggregates that
         # keep per-person sets (distinct values, percentiles) get passes of their own, as they make
         # DuckDB aggregate a whole pass more slowly.
@@ -183,6 +187,28 @@ class Evaluation:
         changes = (f"{quote('s_' + alias)}.{nc}",) if window is not None else ()
         out = _as(ref, agg.as_type) if agg.function == "most_frequent" else ref
         return Compiled(out, changes)
+
+    def _distinct(self, agg: Aggregate, cond: str) -> Compiled:
+        """A field's distinct values and their number, once per field and selection, over (person, value)."""
+        assert agg.of is not None
+        col = quote(agg.of.column)
+        key = f"distinct {col} WHERE {cond}"
+        name = self.shared.setdefault(key, f"d{len(self.shared)}")
+        window = agg.select.within
+        if name not in self.subqueries:
+            value = f"unnest({col})" if agg.of.is_list else col
+            change = f"min(t0) + {interval_sql(window)}" if window is not None else "NULL::TIMESTAMPTZ"
+            self.subqueries[name] = f"""SELECT profile_id, list(v ORDER BY v) AS vals, count(*) AS n,
+                   {change} AS nc
+            FROM (SELECT profile_id, v, min(ts) AS t0
+                  FROM (SELECT profile_id, ts, {value} AS v FROM _pf_f WHERE {cond})
+                  WHERE v IS NOT NULL GROUP BY profile_id, v)
+            GROUP BY profile_id"""
+        t = quote("s_" + name)
+        changes = (f"{t}.nc",) if window is not None else ()
+        if agg.function == "distinct":
+            return Compiled(f"{t}.vals", changes)
+        return Compiled(f"coalesce({t}.n, 0)", changes)
 
     def _inner(self, agg: Aggregate) -> str:
         col = quote(agg.of.column) if agg.of is not None else "NULL"

@@ -85,8 +85,14 @@ class Plan:
         policies: Mapping[str, TraitPolicy],
         backfill: bool = False,
         golden: bool = True,
+        quantiles: str = "missing",
     ) -> list[SqlStep]:
-        """Every step of an evaluation of `_pf_aff` (or of everyone when `full`), logged at `seq`."""
+        """Every step of an evaluation of `_pf_aff` (or of everyone when `full`), logged at `seq`.
+
+        In a full evaluation, quantile thresholds are taken again from everyone's values when
+        `quantiles` is "refresh" (definitions changed, or the scheduled refresh), only where none
+        are stored when "missing" (a rebuild replays the log with the thresholds in force).
+        """
         now = self.evaluation.now
         in_scope = "" if full else f"WHERE profile_id IN (SELECT profile_id FROM {SCOPE})"
         # `_pf_f` is a table in a small evaluation (kept for the next) and a view in a full one.
@@ -112,9 +118,9 @@ class Plan:
         new = SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_new AS {self.final_select()}", "_pf_new")
         steps.append(new)
         if full and self.evaluation.quantiles:
-            # Everyone's values are at hand: the quantile thresholds are taken from them, and the
-            # scores computed again with the new thresholds.
-            steps += [*self.quantile_steps(), new]
+            # Everyone's values are at hand: the thresholds are taken from them, and the scores
+            # computed again with the new thresholds.
+            steps += [*self.quantile_steps(only_missing=quantiles != "refresh"), new]
         steps += [
             SqlStep(f"DELETE FROM profile_computed {in_scope}", "profile_computed (replaced)"),
             SqlStep("INSERT INTO profile_computed BY NAME SELECT * FROM _pf_new", "profile_computed"),
@@ -129,16 +135,22 @@ class Plan:
         out.append(SqlStep(f"DROP {'VIEW' if full else 'TABLE'} IF EXISTS _pf_f", "cleanup"))
         return out
 
-    def quantile_steps(self) -> list[SqlStep]:
+    def quantile_steps(self, only_missing: bool = False) -> list[SqlStep]:
         """Steps that set each quantile trait's thresholds from everyone's values in `_pf_new`."""
         out = []
         for name, (of, buckets) in self.evaluation.quantiles.items():
             points = ", ".join(str(i / buckets) for i in range(1, buckets))
+            missing = (
+                f"""HAVING NOT EXISTS (SELECT 1 FROM trait_quantiles
+                                       WHERE trait = {_lit(name)} AND thresholds IS NOT NULL)"""
+                if only_missing
+                else ""
+            )
             out.append(
                 SqlStep(
                     f"""INSERT OR REPLACE INTO trait_quantiles
                     SELECT {_lit(name)}, quantile_cont(TRY_CAST({quote(of)} AS DOUBLE), [{points}]), now()
-                    FROM _pf_new""",
+                    FROM _pf_new {missing}""",
                     "trait_quantiles",
                 )
             )

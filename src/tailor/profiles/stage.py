@@ -178,16 +178,19 @@ class ProfileStage:
         nl = now_literal(now)
         seq = self._offset(cur)
         if self._quantiles_due(cur, now):
-            return [*self._evaluation(self.plan(now), True, seq, False, golden=False), *_SEEN, *_cleanup()]
-        (due,) = run(
+            steps = self._evaluation(self.plan(now), True, seq, False, golden=False, quantiles="refresh")
+            return [*steps, *_SEEN, *_cleanup()]
+        due, changed = run(
             cur,
-            f"""SELECT EXISTS (SELECT 1 FROM profile_schedule WHERE next_check <= {nl})
-                OR EXISTS (SELECT 1 FROM profile_changes WHERE changed_at > {_WATERMARK})
-                OR EXISTS (SELECT 1 FROM profile_dirty)""",
-        ).fetchone() or (False,)
-        if not due:
+            f"""SELECT EXISTS (SELECT 1 FROM profile_schedule WHERE next_check <= {nl}),
+                       EXISTS (SELECT 1 FROM profile_changes WHERE changed_at > {_WATERMARK})
+                       OR EXISTS (SELECT 1 FROM profile_dirty)""",
+        ).fetchone() or (False, False)
+        if not (due or changed):
             return []
-        return [_affected(nl, None), *self._evaluation(self.plan(now, full=False), False, seq, False), *_SEEN]
+        # Time alone changes no golden record: a tick with no merge or split leaves it alone.
+        steps = self._evaluation(self.plan(now, full=False), False, seq, False, golden=bool(changed))
+        return [_affected(nl, None), *steps, *_SEEN]
 
     def personal_data(self) -> list[PersonalDataTable]:
         """The stage's tables holding data about people, for access export and erasure."""
@@ -260,7 +263,9 @@ class ProfileStage:
             for sql, params in save_steps(old, catalog):
                 run(cur, sql, params)
             if changed or golden:
-                steps = self._evaluation(plan, True, self._offset(cur), True, golden=golden)
+                steps = self._evaluation(
+                    plan, True, self._offset(cur), True, golden=golden, quantiles="refresh"
+                )
                 run_steps(cur, self.name, [*steps, *_cleanup()])
                 run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('fingerprint', ?)", [fingerprint])
                 run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('policies', ?)", [policies])
@@ -282,12 +287,19 @@ class ProfileStage:
     # -- internals -----------------------------------------------------------------------------------
 
     def _evaluation(
-        self, plan: Plan, full: bool, seq: int, backfill: bool, golden: bool = True
+        self,
+        plan: Plan,
+        full: bool,
+        seq: int,
+        backfill: bool,
+        golden: bool = True,
+        quantiles: str = "missing",
     ) -> list[SqlStep]:
-        steps = plan.steps(full, seq, self.config.default_policy, self.config.traits, backfill, golden)
+        policy, traits = self.config.default_policy, self.config.traits
+        steps = plan.steps(full, seq, policy, traits, backfill, golden, quantiles)
         if full:
             steps += plan.cleanup(full)
-        if full:
+        if full and quantiles == "refresh":
             steps.append(
                 SqlStep(
                     f"""INSERT OR REPLACE INTO profile_meta VALUES
