@@ -143,4 +143,8 @@ document.addEventListener("click", (event) => {
 });
 
 window.addEventListener("popstate", show);
+// Leaving a page aborts its requests; a handler still waiting on one has nothing left to do.
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason && event.reason.name === "AbortError") event.preventDefault();
+});
 show();

@@ -1,9 +1,11 @@
-// Building elements without a framework: h("tag.class", {attrs}, children...). Text is always set
+// Building elements without a framework: h("tag#id.class", {attrs}, children...). Text is always set
 // as text (never parsed as HTML), so values from the store cannot inject markup.
 
 export function h(spec, attrs, ...children) {
-  const [tag, ...classes] = spec.split(".");
+  const [head, ...classes] = spec.split(".");
+  const [tag, id] = head.split("#");
   const el = document.createElement(tag || "div");
+  if (id) el.id = id;
   if (classes.length) el.className = classes.join(" ");
   if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
     children.unshift(attrs);

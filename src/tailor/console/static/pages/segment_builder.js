@@ -51,6 +51,12 @@ export default async function render(root, ctx) {
   const membersHost = h("div", { id: "members" });
   if (existing) root.append(section("Members", membersHost));
 
+  // Checks across definitions name the segment first ("lapsed.condition.all[0].computed").
+  function ours(found) {
+    const prefix = `${state.name.trim() || "preview"}.`;
+    return found.map((p) => (p.path && p.path.startsWith(prefix) ? { ...p, path: p.path.slice(prefix.length) } : p));
+  }
+
   function definition() {
     return { name: state.name.trim(), ...(state.description.trim() ? { description: state.description.trim() } : {}), condition: toDefinition(state.tree) };
   }
@@ -122,7 +128,7 @@ export default async function render(root, ctx) {
       if (error.name === "AbortError") return;
       previewHost.dataset.state = "error";
       if (error.problems.length) {
-        problems = error.problems;
+        problems = ours(error.problems);
         showProblems(form, problems, status);
         replace(previewHost, h("p.muted", "Fix the marked fields to see the count."));
       } else replace(previewHost, notice(error.message));
@@ -148,7 +154,7 @@ export default async function render(root, ctx) {
       await drawMembers();
     } catch (error) {
       if (error.problems.length) {
-        problems = error.problems;
+        problems = ours(error.problems);
         showProblems(form, problems, status);
       } else status.append(notice(error.message));
     } finally {

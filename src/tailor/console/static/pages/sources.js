@@ -90,7 +90,7 @@ export default async function render(root, ctx) {
     const r = item.r;
     const errors = Array.isArray(r.errors) ? r.errors : [];
     const detail = h("div", h("div", r.reason), errors.length ? h("ul.errors", errors.map((x) => h("li", h("code", x.path || x.field || ""), " ", x.message || display(x)))) : null);
-    return h("tr.bad", h("td", h("span.badge.bad", "refused")), h("td", when(r.received_at)), h("td", r.source_id), h("td", r.endpoint), h("td", "—"), h("td", "—"), h("td", detail, h("a", { href: "#quarantine", onclick: () => openEntry(r.id) }, `quarantine #${r.id}`)));
+    return h("tr.bad", h("td", h("span.badge.bad", "refused")), h("td", when(r.received_at)), h("td", r.source_id), h("td", r.endpoint), h("td", "—"), h("td", "—"), h("td", detail, h("button.link", { type: "button", onclick: () => openEntry(r.id) }, `quarantine #${r.id}`)));
   }
 
   // The quarantine list and one entry with its payload, editable and replayable.
@@ -104,7 +104,7 @@ export default async function render(root, ctx) {
       h("div.toolbar", h("label", "Show ", statusFilter)),
       table(
         [
-          { label: "#", cell: (q) => h("a", { href: "#quarantine", onclick: () => openEntry(q.id) }, String(q.id)) },
+          { label: "#", cell: (q) => h("button.link", { type: "button", onclick: () => openEntry(q.id) }, String(q.id)) },
           { label: "Received", cell: (q) => when(q.received_at) },
           { label: "Endpoint", cell: (q) => q.endpoint + (q.batch_index === null ? "" : ` [${q.batch_index}]`) },
           { label: "Reason", cell: (q) => q.reason },
