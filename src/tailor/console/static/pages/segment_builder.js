@@ -201,5 +201,6 @@ export default async function render(root, ctx) {
   if (ctx.query.get("saved")) status.append(notice("Saved.", "ok"));
   if (existing) await drawMembers();
   clearTimeout(timer);
-  await preview();
+  // The count is live and may take a while on a large base: the page is usable before it arrives.
+  preview();
 }
