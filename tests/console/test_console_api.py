@@ -61,7 +61,9 @@ def test_overview_counts_what_the_store_holds(site: ConsoleSite) -> None:
     assert body["profiles"] == db.execute("SELECT count(DISTINCT profile_id) FROM identity_nodes")[0][0]
     assert body["identifiers"] == db.execute("SELECT count(*) FROM identity_nodes")[0][0]
     assert body["events_total"] == db.execute("SELECT count(*) FROM events")[0][0]
-    assert body["quarantine_open"] == db.execute("SELECT count(*) FROM quarantine WHERE status = 'open'")[0][0]
+    assert (
+        body["quarantine_open"] == db.execute("SELECT count(*) FROM quarantine WHERE status = 'open'")[0][0]
+    )
     assert body["quarantine_open"] >= 1
     assert len(body["series"]["minutes"]) == 30
     assert sum(body["series"]["events"]) == body["events_total"]  # all arrived within the hour
