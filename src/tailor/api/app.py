@@ -22,6 +22,7 @@ from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.collect.routes import collect_routes, error_response
 from tailor.connectors.api import connector_routes
+from tailor.console import console_api_routes, console_web_routes
 from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *privacy_routes(),
         *access_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *console_api_routes(),
+        *console_web_routes(),  # last: every other GET path is a console page
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
     app.state.runtime = runtime

@@ -13,6 +13,7 @@ from tailor.api.profiles import SplitRequest
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.connectors.openapi import connector_paths
+from tailor.console import openapi as console_openapi
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
 from tailor.privacy import openapi as privacy_openapi
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
@@ -177,6 +178,7 @@ def openapi_document() -> dict[str, Any]:
             OverrideList,
             *DEFINITION_TYPES,
             *privacy_openapi.SCHEMA_TYPES,
+            *console_openapi.SCHEMA_TYPES,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -247,6 +249,7 @@ def openapi_document() -> dict[str, Any]:
     paths.update(connector_paths())
     analytics_paths(paths)
     privacy_openapi.add_paths(paths)
+    paths.update(console_openapi.console_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

@@ -30,6 +30,7 @@ from rich.table import Table
 from tailor.analytics.demo import show_analytics
 from tailor.api import create_app
 from tailor.connectors.records import import_records, records_count
+from tailor.console.demo import create_demo_user
 from tailor.datadir import Credentials, init_data_dir
 from tailor.demo.segments import define_demo_segments, show_segments
 from tailor.demo.synth import RECORD_KINDS, SynthConfig, generate
@@ -348,6 +349,8 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
         show_analytics(runtime, data_dir, console)
         base.write_truth(data_dir / "ground-truth" / "truth.csv")
+        user, password = create_demo_user(runtime)
+        console.print(f"console user [bold]{user}[/bold], password [bold]{password}[/bold] (shown only now)")
     finally:
         server.stop()  # closes the runtime: the store is checkpointed and released
     if not serve:
@@ -355,6 +358,7 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
     console.print(
         Panel.fit(
             f"Serving {data_dir} on [bold]http://127.0.0.1:{port}[/bold] (Ctrl-C stops)\n"
+            f"console     http://127.0.0.1:{port}/  user {user}  password {password}\n"
             f"write key   {write_key}\n"
             + (f"admin token {creds.admin_token}\n" if creds else "")
             + f"try: curl -u {write_key}: http://127.0.0.1:{port}/v1/track"
