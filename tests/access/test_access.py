@@ -102,7 +102,9 @@ def test_console_sessions_need_the_csrf_token(client: TestClient, data_dir: Data
 def test_rate_limits_answer_429_with_retry_after(tmp_path: Path) -> None:
     path = tmp_path / "data"
     creds = init_data_dir(path)
-    limits = {"write_key_rate": 1, "write_key_burst": 3, "token_rate": 1, "token_burst": 2}
+    # A slow refill (one request per 100 s): however slow this machine answers, the bucket does
+    # not refill between the requests below.
+    limits = {"write_key_rate": 0.01, "write_key_burst": 3, "token_rate": 0.01, "token_burst": 2}
     (path / "tailor.toml").write_text(tomli_w.dumps({"access": limits}), "utf-8")
     with TestClient(create_app(Runtime(path))) as client:
         answers = [
