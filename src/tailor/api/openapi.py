@@ -250,6 +250,7 @@ def openapi_document() -> dict[str, Any]:
     analytics_paths(paths)
     privacy_openapi.add_paths(paths)
     paths.update(console_openapi.console_paths())
+    paths.update(console_openapi.console_pages())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

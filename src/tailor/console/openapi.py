@@ -48,6 +48,32 @@ def _op(
     return op
 
 
+def _page(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "tags": ["console"],
+        "summary": summary,
+        "responses": {
+            "200": {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+        },
+    }
+    if params:
+        op["parameters"] = params
+    return {"get": op}
+
+
+def console_pages() -> dict[str, Any]:
+    """The console's pages and files: the shell at `/` and at every page's deep link, and the static files."""
+    return {
+        "/": _page("The web console"),
+        "/{path}": _page(
+            "A deep link into the console (the same shell; the page is drawn by its module)", [_path("path")]
+        ),
+        "/static": _page(
+            "The console's static files (ES modules, styles, vendored ECharts) under /static/..."
+        ),
+    }
+
+
 def console_paths() -> dict[str, Any]:
     """The paths of the console's routes."""
     whole = {"type": "integer", "minimum": 0}
