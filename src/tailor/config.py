@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from tailor.channels.config import ChannelsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
@@ -95,6 +96,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Storage settings."""
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     """Identity resolution settings."""
+    channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
+    """Messaging: outbox dispatcher, email, SMS, webhooks, tracking and send-time rules."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tailor.channels.events import MESSAGING_SOURCE
+from tailor.channels.relay import WriterSink
+from tailor.channels.service import Messaging
 from tailor.collect.loader import EventLoader
 from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
@@ -14,7 +17,7 @@ from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
-from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
+from tailor.keyring import KEYRING_FILE, KeyCache, Keyring, UnknownSourceError
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
 from tailor.store import EventLog, open_database
@@ -69,14 +72,28 @@ class Runtime:
         )
 
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
+        self.messaging = Messaging(
+            self.data_dir,
+            self.config.channels,
+            WriterSink(self.validator, self.writer, self._messaging_source()),
+        )
+
+    def _messaging_source(self) -> str:
+        """The id of the source that tracking events are collected under (created on first use)."""
+        try:
+            return self.keyring.source_id(MESSAGING_SOURCE)
+        except UnknownSourceError:
+            return self.keyring.add_source(MESSAGING_SOURCE)[0]
 
     def start(self) -> None:
-        """Starts the writer and processor threads."""
+        """Starts the writer, processor and dispatcher threads."""
         self.writer.start()
         self.processor.start()
+        self.messaging.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.messaging.close()  # relays its last tracking events through the writer first
         self.writer.stop()
         self.processor.stop()
         try:

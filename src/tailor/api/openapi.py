@@ -8,6 +8,7 @@ import msgspec
 
 from tailor import __version__
 from tailor.api.profiles import SplitRequest
+from tailor.channels.openapi import MESSAGING_SCHEMAS, messaging_paths
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
@@ -171,6 +172,7 @@ def openapi_document() -> dict[str, Any]:
             SplitRequest,
             SplitResult,
             OverrideList,
+            *MESSAGING_SCHEMAS,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -237,6 +239,7 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    paths.update(messaging_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
