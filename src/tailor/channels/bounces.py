@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
 import flufl.bounce
+
+log = logging.getLogger(__name__)
 
 _MID = re.compile(r"\bmsg_[0-9a-f]{24}\b")
 _VERP_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
@@ -94,7 +97,11 @@ def parse_dsn(raw: bytes) -> list[Bounce]:
     if found:
         return found
     # Not a standard DSN: ask Mailman's detectors which addresses failed.
-    temporary, permanent = flufl.bounce.all_failures(email.message_from_bytes(raw, _class=EmailMessage))
+    try:
+        temporary, permanent = flufl.bounce.all_failures(email.message_from_bytes(raw, _class=EmailMessage))
+    except Exception as e:  # a detector that trips over a malformed message: then it is no bounce we can read
+        log.warning("the bounce detectors could not read a message: %s: %s", type(e).__name__, e)
+        return []
     for addresses, status in ((permanent, "5.0.0"), (temporary, "4.0.0")):
         for a in sorted(addresses):
             found.append(Bounce(message_id, a.decode("utf-8", "replace").lower(), "failed", status, None))
