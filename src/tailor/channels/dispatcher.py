@@ -66,6 +66,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._relay_stop = False
         self._inflight: dict[str, int] = dict.fromkeys(self.channels, 0)
         self._claimed: set[str] = set()
         self._outcomes: list[Outcome] = []
@@ -126,6 +127,7 @@ class Dispatcher:
                 "recovered the outbox: %d messages requeued, %d counted as sent", requeued, unconfirmed
             )
         relay = EventRelay(connect(self.path), self.sink) if self.sink is not None else None
+        relaying = asyncio.create_task(self._relay(relay)) if relay is not None else None
         for channel in self.channels.values():
             await channel.start()
         tasks: set[asyncio.Task[None]] = set()
@@ -138,17 +140,16 @@ class Dispatcher:
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     self._flush()
-                    relayed = await relay.pump() if relay is not None else 0
                     self.last_error = None
                 except Exception as e:  # a locked or failing database must not end the dispatcher
                     self.last_error = f"{type(e).__name__}: {e}"
                     log.exception("dispatching failed; retrying")
-                    claimed, relayed = [], 0
+                    claimed = []
                     await asyncio.sleep(1.0)
-                quiet = not claimed and not relayed and not tasks and not self._outcomes
+                quiet = not claimed and not tasks and not self._outcomes
                 if quiet and (relay is None or relay.pending() == 0):
                     self._idle.set()
-                if not claimed and not relayed:
+                if not claimed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_s)
                     self._wake.clear()
@@ -161,7 +162,9 @@ class Dispatcher:
             if self._claimed:
                 lifecycle.release(conn, sorted(self._claimed))
                 self._claimed.clear()
-            if relay is not None:
+            if relaying is not None and relay is not None:
+                self._relay_stop = True
+                await asyncio.gather(relaying, return_exceptions=True)
                 try:
                     while await relay.pump():
                         pass
@@ -174,15 +177,31 @@ class Dispatcher:
                 await channel.close()
             conn.close()
 
+    async def _relay(self, relay: EventRelay) -> None:
+        """Moves tracking events into the event log, apart from the sending loop (the writer may be slow)."""
+        while not self._relay_stop:
+            try:
+                if await relay.pump():
+                    continue
+            except Exception as e:
+                self.last_error = f"relaying events: {type(e).__name__}: {e}"
+                log.exception("relaying tracking events failed; retrying")
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self.poll_s)
+
     def _claim(self) -> list[StoredMessage]:
         """Claims due messages for channels with room, after the send-time checks."""
         assert self._conn is not None
-        room = [n for n, c in self.channels.items() if self._inflight[n] < 4 * c.concurrency]
+        # A few messages per connection wait ready, so a connection never idles between two.
+        room = {n: 4 * c.concurrency - self._inflight[n] for n, c in self.channels.items()}
+        room = {n: r for n, r in room.items() if r > 0}
         if not room:
             return []
         now = self.clock()
         with transaction(self._conn) as conn:
-            batch = lifecycle.due(conn, now, self.batch_size, room)
+            batch = [
+                m for n, r in room.items() for m in lifecycle.due(conn, now, min(r, self.batch_size), [n])
+            ]
             if not batch:
                 return []
             verdicts = decide(self.checks, conn, batch, now)
