@@ -192,8 +192,14 @@ class Dispatcher:
     def _claim(self) -> list[StoredMessage]:
         """Claims due messages for channels with room, after the send-time checks."""
         assert self._conn is not None
-        # A few messages per connection wait ready, so a connection never idles between two.
-        room = {n: 4 * c.concurrency - self._inflight[n] for n, c in self.channels.items()}
+        # Up to four messages per connection wait ready, so a connection never idles between two;
+        # a channel is topped up once half of that is used, not after every message (each claim
+        # is a write transaction and a query).
+        room = {
+            n: 4 * c.concurrency - self._inflight[n]
+            for n, c in self.channels.items()
+            if self._inflight[n] <= 2 * c.concurrency
+        }
         room = {n: r for n, r in room.items() if r > 0}
         if not room:
             return []

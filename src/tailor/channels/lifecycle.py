@@ -148,41 +148,51 @@ def record(
     """Records outcomes with their tracking events in one transaction."""
     events: list[bytes | None] = []
     attempts: list[tuple[str, int, float, str, str]] = []
+    retries: list[tuple[Any, ...]] = []
+    finals: list[tuple[Any, ...]] = []
+    suppressions: list[tuple[Any, ...]] = []
+    for o in outcomes:
+        m = o.message
+        attempt = m.attempts + 1
+        status = o.status
+        if status == "retry" and attempt >= m.max_attempts:
+            status = "dead"
+            o.reason = f"{o.reason}; gave up after {attempt} attempts"
+        if status == "retry":
+            wait = retry[m.channel].delay(attempt)
+            retries.append((attempt, o.at + wait, o.reason, o.reply, m.message_id))
+        else:
+            sent_at = o.at if status in ("sent", "delivered") else None
+            finals.append(
+                (status, attempt, o.at, o.reason, o.reply, o.provider_id, sent_at, sent_at, m.message_id)
+            )
+        if status not in ("sent", "delivered"):
+            attempts.append((m.message_id, attempt, o.at, status, o.reason or o.reply or ""))
+        if status == "dead":
+            o.events.append(("failed", {"reason": o.reason, "attempts": attempt}))
+        if o.suppress is not None:
+            suppressions.append((m.channel, m.recipient.address, o.suppress, m.message_id, now))
+        events.extend(tracking_event(kind, m, o.at, props) for kind, props in o.events)
     with transaction(conn):
-        for o in outcomes:
-            m = o.message
-            attempt = m.attempts + 1
-            status = o.status
-            if status == "retry" and attempt >= m.max_attempts:
-                status = "dead"
-                o.reason = f"{o.reason}; gave up after {attempt} attempts"
-            if status == "retry":
-                wait = retry[m.channel].delay(attempt)
-                conn.execute(
-                    "UPDATE outbox SET status = 'queued', attempts = ?, next_attempt_at = ?, reason = ?,"
-                    " reply = ?, claimed_by = NULL, handed_over_at = NULL, sent_at = NULL"
-                    " WHERE message_id = ?",
-                    (attempt, o.at + wait, o.reason, o.reply, m.message_id),
-                )
-            else:
-                conn.execute(
-                    "UPDATE outbox SET status = ?, attempts = ?, finished_at = ?, reason = ?, reply = ?,"
-                    " provider_id = coalesce(?, provider_id), claimed_by = NULL,"
-                    " sent_at = CASE WHEN ? IN ('sent', 'delivered') THEN coalesce(sent_at, ?) END"
-                    " WHERE message_id = ?",
-                    (status, attempt, o.at, o.reason, o.reply, o.provider_id, status, o.at, m.message_id),
-                )
-            if status not in ("sent", "delivered"):
-                attempts.append((m.message_id, attempt, o.at, status, o.reason or o.reply or ""))
-            if status == "dead":
-                o.events.append(("failed", {"reason": o.reason, "attempts": attempt}))
-            if o.suppress is not None:
-                conn.execute(
-                    "INSERT INTO suppressions (channel, address, reason, message_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (m.channel, m.recipient.address, o.suppress, m.message_id, now),
-                )
-            events.extend(tracking_event(kind, m, o.at, props) for kind, props in o.events)
+        conn.executemany(
+            "UPDATE outbox SET status = 'queued', attempts = ?, next_attempt_at = ?, reason = ?,"
+            " reply = ?, claimed_by = NULL, handed_over_at = NULL, sent_at = NULL"
+            " WHERE message_id = ?",
+            retries,
+        )
+        # A message handed over keeps the time it left as its sent time.
+        conn.executemany(
+            "UPDATE outbox SET status = ?, attempts = ?, finished_at = ?, reason = ?, reply = ?,"
+            " provider_id = coalesce(?, provider_id), claimed_by = NULL,"
+            " sent_at = CASE WHEN ? IS NULL THEN NULL ELSE coalesce(sent_at, ?) END"
+            " WHERE message_id = ?",
+            finals,
+        )
+        conn.executemany(
+            "INSERT INTO suppressions (channel, address, reason, message_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            suppressions,
+        )
         conn.executemany(
             "INSERT OR REPLACE INTO outbox_attempts (message_id, attempt, at, outcome, detail)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -2,9 +2,11 @@
 
 Each connection carries one message at a time and stays open for the next (no reconnect, no
 RSET after a successful transaction). The DATA phase is driven here rather than by
-aiosmtplib's `data()` so that the message can be marked handed over after its bytes are in the
-socket and before the end-of-data line: a server acts on a message only once it reads that line
-(RFC 5321 4.1.1.4), and discards it when the connection drops earlier.
+aiosmtplib's `data()` so that the message is marked handed over right before the bytes that make
+the server act on it leave: a server acts on a message only once it reads the end-of-data line
+(RFC 5321 4.1.1.4) and discards it when the connection drops earlier. A message that fits the
+socket's empty send buffer goes out with its dot in one write after the mark; a larger one is
+written first, and the mark comes between its last byte reaching the kernel and the dot.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from tailor.channels.templates import Rendered
 from tailor.channels.tracking import TrackingLinks
 
 _DOT = re.compile(rb"(?m)^\.")
+ONE_WRITE_BYTES = 16 * 1024
+"""Messages up to this size (Linux's smallest TCP send buffer) are written with their dot at once."""
 # Enhanced status codes that name the recipient (RFC 3463: X.1.x addressing, X.2.x mailbox).
 _RECIPIENT_STATUS = re.compile(r"\b5\.[12]\.\d{1,3}\b")
 
@@ -158,11 +162,17 @@ class SmtpChannel:
         body = _DOT.sub(b"..", email.data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        protocol.write(body)
-        while transport.get_write_buffer_size() > 0:  # every byte of the body in the kernel
-            await asyncio.sleep(0.0005)
-        handover()
-        protocol.write(b".\r\n")
+        if len(body) <= ONE_WRITE_BYTES and transport.get_write_buffer_size() == 0:
+            # The socket's send buffer is empty (the last reply was read), so the whole message
+            # and its dot go to the kernel in one write, straight after the hand-over commit.
+            handover()
+            protocol.write(body + b".\r\n")
+        else:
+            protocol.write(body)
+            while transport.get_write_buffer_size() > 0:  # every byte of the body in the kernel
+                await asyncio.sleep(0.0005)
+            handover()
+            protocol.write(b".\r\n")
         reply = await protocol.read_response(timeout=s.timeout_s)
         if reply.code != 250:
             raise _refusal(reply.code, reply.message, "message refused", False)
