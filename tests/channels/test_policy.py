@@ -77,15 +77,15 @@ def test_quiet_hours_defer_to_the_local_morning() -> None:
 def test_quiet_hours_spare_transactional_messages(conn: sqlite3.Connection) -> None:
     now = at("2026-07-01T23:30", "Europe/London")
     put(conn, [sms("m", "+447700900001"), sms("t", "+447700900002", category="transactional")], now)
-    batch = lifecycle.due(conn, now, 10, ["sms"])
+    batch = lifecycle.due(conn, now, 10, "sms")
     verdicts = decide([QuietHours(time(21, 0), time(8, 0), "Europe/London")], conn, batch, now)
     by_key = {m.key: v for m, v in zip(batch, verdicts, strict=True)}
     assert by_key["t"] is None
     assert by_key["m"] == Defer(at("2026-07-02T08:00", "Europe/London"), "quiet hours in Europe/London")
     with transaction(conn):
         lifecycle.settle_verdicts(conn, "run", batch, verdicts, now)
-    assert [m.key for m in lifecycle.due(conn, now, 10, ["sms"])] == []
-    assert [m.key for m in lifecycle.due(conn, at("2026-07-02T08:00", "Europe/London"), 10, ["sms"])] == ["m"]
+    assert [m.key for m in lifecycle.due(conn, now, 10, "sms")] == []
+    assert [m.key for m in lifecycle.due(conn, at("2026-07-02T08:00", "Europe/London"), 10, "sms")] == ["m"]
 
 
 def test_frequency_cap_counts_across_channels_and_within_the_batch(conn: sqlite3.Connection) -> None:
@@ -105,7 +105,7 @@ def test_frequency_cap_counts_across_channels_and_within_the_batch(conn: sqlite3
         [sms("d", "+447700900003", "p3", category="transactional"), sms("e", "+447700900003", "p3")],
         now,
     )
-    batch = lifecycle.due(conn, now, 10, ["sms"])
+    batch = lifecycle.due(conn, now, 10, "sms")
     verdicts = decide([FrequencyCap(1, 86_400)], conn, batch, now)
     by_key = {m.key: v for m, v in zip(batch, verdicts, strict=True)}
     cap = Suppress("frequency cap: 1 marketing messages in 86400 s")
@@ -140,7 +140,7 @@ def test_consent_and_the_suppression_list_come_first(conn: sqlite3.Connection) -
         " ('sms', '+447700900003', 'unsubscribed with the one-click link', NULL, 0)"
     )
     consent = Refuses()
-    batch = lifecycle.due(conn, now, 10, ["sms"])
+    batch = lifecycle.due(conn, now, 10, "sms")
     verdicts = decide([SuppressionList(), ConsentGate(consent), FrequencyCap(5, 60)], conn, batch, now)
     assert verdicts == [
         None,
@@ -174,7 +174,7 @@ def test_recovery_requeues_what_was_not_handed_over_and_counts_the_rest(conn: sq
     now = datetime(2026, 7, 1, tzinfo=UTC).timestamp()
     put(conn, [sms("a", "+447700900001"), sms("b", "+447700900002")], now)
     with transaction(conn):
-        batch = lifecycle.due(conn, now, 10, ["sms"])
+        batch = lifecycle.due(conn, now, 10, "sms")
         lifecycle.settle_verdicts(conn, "run", batch, [None, None], now)
     lifecycle.handed_over(conn, batch[1].message_id, now + 1)
     # The process dies here: one message was never handed over, one was.
@@ -185,3 +185,23 @@ def test_recovery_requeues_what_was_not_handed_over_and_counts_the_rest(conn: sq
     (event,) = conn.execute("SELECT body FROM tracking_events").fetchall()
     assert b'"SMS Sent"' in event[0]
     assert b'"confirmed":false' in event[0]
+
+
+def test_forget_deletes_a_persons_messages_and_their_traces(conn: sqlite3.Connection) -> None:
+    now = datetime(2026, 7, 1, tzinfo=UTC).timestamp()
+    put(
+        conn,
+        [sms("a", "+447700900001", "p1"), sms("b", "+447700900002", "p2"), sms("c", "+447700900003")],
+        now,
+    )
+    with transaction(conn):
+        batch = lifecycle.due(conn, now, 10, "sms")
+        lifecycle.settle_verdicts(conn, "run", batch, [None] * 3, now)
+    for m in batch:
+        lifecycle.handed_over(conn, m.message_id, now)
+    lifecycle.recover(conn, now)  # queues a Sent event per message
+    with transaction(conn):
+        assert Outbox.forget(conn, ["p1"], ["+447700900003"]) == 2
+    assert [m.key for m in Outbox.recent(conn)] == ["b"]
+    (body,) = conn.execute("SELECT body FROM tracking_events").fetchone()
+    assert b"+447700900002" in body

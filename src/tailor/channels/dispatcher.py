@@ -205,9 +205,7 @@ class Dispatcher:
             return []
         now = self.clock()
         with transaction(self._conn) as conn:
-            batch = [
-                m for n, r in room.items() for m in lifecycle.due(conn, now, min(r, self.batch_size), [n])
-            ]
+            batch = [m for n, r in room.items() for m in lifecycle.due(conn, now, min(r, self.batch_size), n)]
             if not batch:
                 return []
             verdicts = decide(self.checks, conn, batch, now)

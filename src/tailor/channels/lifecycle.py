@@ -88,13 +88,12 @@ def recover(conn: sqlite3.Connection, now: float) -> tuple[int, int]:
     return requeued, len(unconfirmed)
 
 
-def due(conn: sqlite3.Connection, now: float, limit: int, channels: Sequence[str]) -> list[StoredMessage]:
-    """Queued messages whose time has come, oldest first (read inside the claiming transaction)."""
-    marks = ", ".join("?" * len(channels))
+def due(conn: sqlite3.Connection, now: float, limit: int, channel: str) -> list[StoredMessage]:
+    """A channel's queued messages whose time has come, oldest first (read in the claiming transaction)."""
     rows = conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?"
-        f" AND channel IN ({marks}) ORDER BY next_attempt_at LIMIT ?",
-        (now, *channels, limit),
+        f"SELECT {MESSAGE_COLUMNS} FROM outbox"
+        " WHERE status = 'queued' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+        (channel, now, limit),
     ).fetchall()
     return [message_from_row(r) for r in rows]
 

@@ -260,6 +260,34 @@ class Outbox:
                 found[name] = (int(row[0]), str(row[1]))
         return found
 
+    @staticmethod
+    def forget(conn: sqlite3.Connection, profile_ids: Iterable[str], addresses: Iterable[str]) -> int:
+        """Deletes every message to these profiles or addresses, with its attempts, hits and queued events.
+
+        For erasure, in the caller's transaction; returns how many messages were deleted. The
+        suppression list is left alone: it is what keeps an unsubscribed or bounced address
+        from being mailed again.
+        """
+        ids = [
+            mid
+            for (mid,) in conn.execute(
+                "SELECT message_id FROM outbox WHERE profile_id IN (SELECT value FROM json_each(?))"
+                " OR address IN (SELECT value FROM json_each(?))",
+                (_encode(list(profile_ids)).decode(), _encode(list(addresses)).decode()),
+            )
+        ]
+        listed = _encode(ids).decode()
+        for table in ("outbox_attempts", "message_hits", "outbox"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE message_id IN (SELECT value FROM json_each(?))", (listed,)
+            )
+        # Queued events name the message in their messageId ("<message id>:<kind>").
+        for mid in ids:
+            conn.execute(
+                "DELETE FROM tracking_events WHERE instr(body, ?) > 0", (f'"messageId":"{mid}:'.encode(),)
+            )
+        return len(ids)
+
     # -- reading --------------------------------------------------------------------------------
 
     @staticmethod

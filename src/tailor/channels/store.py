@@ -47,7 +47,8 @@ SCHEMA = [
         reply TEXT,
         provider_id TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at) WHERE status = 'queued'",
+    # Per channel: a channel with nothing due must not scan another channel's queue.
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (channel, next_attempt_at) WHERE status = 'queued'",
     "CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (claimed_by) WHERE status = 'sending'",
     # Frequency caps count a person's recent sends across every channel and journey.
     "CREATE INDEX IF NOT EXISTS outbox_person ON outbox (person_key, sent_at) WHERE sent_at IS NOT NULL",
