@@ -193,17 +193,21 @@ class FrequencyCap:
         for start in range(0, len(people), 500):
             part = people[start : start + 500]
             marks = ", ".join("?" * len(part))
-            # Messages in flight count as sent: they will be within moments.
-            counts.update(
-                dict(
-                    conn.execute(
-                        f"SELECT person_key, count(*) FROM outbox WHERE person_key IN ({marks})"
-                        " AND category = 'marketing' AND (sent_at >= ? OR status = 'sending')"
-                        " GROUP BY person_key",
-                        (*part, now - self.window_s),
-                    ).fetchall()
+            # Two queries, so each uses its partial index: those sent in the window, and those in
+            # flight but not yet handed over (they count as sent: they will be within moments).
+            for sql, extra in (
+                ("sent_at >= ?", (now - self.window_s,)),
+                ("status = 'sending' AND sent_at IS NULL", ()),
+            ):
+                counts.update(
+                    dict(
+                        conn.execute(
+                            f"SELECT person_key, count(*) FROM outbox WHERE {sql} AND person_key IN ({marks})"
+                            " AND category = 'marketing' GROUP BY person_key",
+                            (*extra, *part),
+                        ).fetchall()
+                    )
                 )
-            )
         verdicts: list[Verdict] = []
         for m in batch:
             if m.category != "marketing":
