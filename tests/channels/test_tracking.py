@@ -14,7 +14,7 @@ from tailor.api import create_app
 from tailor.channels.machine import Hit, MachineDetector
 from tailor.config import TailorConfig
 from tailor.runtime import Runtime
-from tests.channels.conftest import OFFER, SmtpServer, fast_config, offer_data, wait_for
+from tests.channels.conftest import OFFER, SmtpServer, fast_config, offer_data
 from tests.conftest import DataDir
 
 pytestmark = pytest.mark.slow
@@ -276,7 +276,6 @@ def test_template_api_lists_every_problem_and_previews(app: TestClient) -> None:
     assert missing.status_code == 422
     assert {p["part"] for p in missing.json()["problems"]} == {"subject", "html", "text"}
     assert app.post("/api/v1/templates/preview", json={"name": "nope"}).status_code == 404
-    wait_for(lambda: True)
 
 
 def test_machine_detection_rules() -> None:
