@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tailor.channels.outbox import STATUSES, OutboxMessage
-from tailor.channels.routes import (
+from tailor.channels.schemas import (
     BounceResult,
     Enqueued,
     MessageDetail,
