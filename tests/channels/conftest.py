@@ -49,6 +49,8 @@ class SmtpHandler:
     refuse: set[str] = field(default_factory=set)
     tempfail: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_data: Callable[[bytes], None] | None = None
+    """Called with each message's bytes before it is accepted."""
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
@@ -60,6 +62,8 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.on_data is not None:
+            self.on_data(bytes(envelope.content))
         with self.lock:
             self.received.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))

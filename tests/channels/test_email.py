@@ -212,3 +212,26 @@ def test_invalid_messages_are_refused_at_enqueue_with_every_problem(messaging_fa
     with pytest.raises(OutboxError, match="inside the caller's transaction"):
         m.outbox.enqueue(conn, "k", "email", Recipient("a@example.org"), "offer", offer_data())
     assert Outbox.counts(conn) == {}
+
+
+def test_a_message_is_marked_handed_over_before_the_server_has_it(
+    messaging_factory: Factory, smtp_server: SmtpServer
+) -> None:
+    """The exactly-once rule: by the time the server can act on a message, the mark is committed."""
+    m, _ = started(messaging_factory, smtp_server)
+    seen: dict[str, float | None] = {}
+    reader = m.connect()
+
+    def check(data: bytes) -> None:
+        mid = re.search(rb"X-Tailor-Message-Id: (\S+)", data)
+        assert mid is not None
+        row = reader.execute(
+            "SELECT handed_over_at FROM outbox WHERE message_id = ?", (mid.group(1).decode(),)
+        )
+        seen[mid.group(1).decode()] = row.fetchone()[0]
+
+    smtp_server.handler.on_data = check
+    ids = [enqueue(m, f"p{i}@example.org") for i in range(20)]
+    finished(m)
+    assert set(seen) == set(ids)
+    assert all(at is not None for at in seen.values()), seen

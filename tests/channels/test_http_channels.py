@@ -188,3 +188,26 @@ def test_sms_json_provider_with_a_bearer_token(messaging_factory: Factory, recei
     found = Outbox.get(m.conn, mid)
     assert found is not None
     assert found.provider_id == "abc"
+
+
+def test_a_webhook_is_marked_handed_over_before_the_receiver_has_its_body(
+    messaging_factory: Factory, receiver: HttpReceiver
+) -> None:
+    m, _ = messaging_factory(fast_config(webhook=webhook_config()))
+    m.templates.save(m.conn, HOOK)
+    reader = m.connect()
+    seen: dict[str, float | None] = {}
+
+    def check(n: int, r: HttpRequest) -> tuple[int, bytes]:
+        row = reader.execute(
+            "SELECT handed_over_at FROM outbox WHERE message_id = ?", (r.headers["webhook-id"],)
+        )
+        seen[r.headers["webhook-id"]] = row.fetchone()[0]
+        return 200, b"{}"
+
+    receiver.respond = check
+    m.start()
+    ids = [send(m, "webhook", f"{receiver.url}/h", "order_hook", key=f"k{i}") for i in range(10)]
+    wait_for(lambda: all(status(m, mid) == "delivered" for mid in ids))
+    assert set(seen) == set(ids)
+    assert all(at is not None for at in seen.values()), seen
