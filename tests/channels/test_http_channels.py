@@ -164,6 +164,13 @@ def test_sms_through_a_twilio_shaped_provider(messaging_factory: Factory, receiv
     assert sent["event"] == "SMS Sent"
     assert sent["context"]["traits"] == {"phone": "+447700900123"}
     assert sent["properties"]["provider_message_id"] == "SM123"
+    # The provider's delivery receipt comes back to the status callback it was given.
+    callback = form["StatusCallback"]
+    assert callback.startswith("https://t.shop.example/t/s/")
+    assert m.tracker.sms_receipt(callback.rsplit("/", 1)[1], "delivered", None, True, False) == "delivered"
+    assert status(m, mid) == "delivered"
+    assert m.dispatcher.wait_idle()
+    assert [e["event"] for e in sink.events()] == ["SMS Sent", "SMS Delivered"]
 
 
 def test_sms_json_provider_with_a_bearer_token(messaging_factory: Factory, receiver: HttpReceiver) -> None:
@@ -171,6 +178,7 @@ def test_sms_json_provider_with_a_bearer_token(messaging_factory: Factory, recei
     config = sms_config(
         receiver, format="json", username=None, bearer_token="tok", to_field="to", from_field="from",
         body_field="text", id_field="data.id", extra_fields={"channel": "sms"}, track_links=False,
+        status_callback_field=None,
     )  # fmt: skip
     m, _ = messaging_factory(fast_config(sms=config))
     m.templates.save(m.conn, TEXT)

@@ -233,7 +233,8 @@ def test_an_asynchronous_bounce_marks_the_message_and_suppresses_the_address(
 ) -> None:
     mid = send_offer(app, "ana@example.org")
     settle(app)
-    r = app.post("/api/v1/messages/bounces", content=DSN.format(mid=mid).replace("\n", "\r\n").encode())
+    dsn = DSN.format(mid=mid).replace("\n", "\r\n").encode()
+    r = app.post("/api/v1/messages/bounces", content=dsn, headers={"Content-Type": "message/rfc822"})
     assert r.status_code == 200, r.text
     assert r.json()["bounces"] == [
         {
@@ -316,3 +317,24 @@ def test_machine_detection_rules() -> None:
     assert d.classify(
         Hit("open", "m", 100, None, "Mozilla/5.0 (via ggpht.com GoogleImageProxy)", "GET"), 0
     ).proxy == ("google_image_proxy")
+
+
+def test_sms_delivery_receipts_over_http(app: TestClient) -> None:
+    rt = runtime(app)
+    body = {"name": "s", "channel": "sms", "body": "Hi {{ profile.first_name }}"}
+    assert app.post("/api/v1/templates", json=body).status_code == 200
+    message = {"key": "sms1", "channel": "sms", "recipient": {"address": "+447700900123"}, "template": "s"}
+    mid = app.post("/api/v1/messages", json=message).json()["message_id"]
+    with rt.messaging.lock:  # no SMS provider is configured here: say it was sent
+        rt.messaging.conn.execute("UPDATE outbox SET status = 'sent' WHERE message_id = ?", (mid,))
+    path = rt.messaging.links.status_url(mid).removeprefix("https://t.shop.example")
+    failed = app.post(path, data={"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"})
+    assert failed.status_code == 200
+    assert failed.json() == {"outcome": "failed"}
+    detail = app.get(f"/api/v1/messages/{mid}").json()["message"]
+    assert (detail["status"], detail["reason"]) == ("failed", "receipt: undelivered (error 30003)")
+    assert app.post(path, data={"MessageSid": "SM1"}).status_code == 400
+    assert app.post(path[:-4] + "AAAA", data={"MessageStatus": "delivered"}).status_code == 400
+    settle(app)
+    (event,) = events(app, "SMS Failed")
+    assert event["properties"]["error_code"] == "30003"

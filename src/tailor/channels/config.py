@@ -85,6 +85,16 @@ class SmsConfig(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Longest wait for the provider's answer."""
     track_links: bool = True
     """Send links in the text through the click redirect."""
+    status_callback_field: str | None = "StatusCallback"
+    """Field that carries the URL the provider posts delivery receipts to (unset: none asked for)."""
+    status_field: str = "MessageStatus"
+    """Field of a delivery receipt that holds the status."""
+    delivered_statuses: list[str] = msgspec.field(default_factory=lambda: ["delivered"])
+    """Receipt statuses that mean delivered."""
+    failed_statuses: list[str] = msgspec.field(default_factory=lambda: ["undelivered", "failed"])
+    """Receipt statuses that mean it never arrived."""
+    error_field: str = "ErrorCode"
+    """Field of a receipt with the provider's error code."""
     max_attempts: int = 5
     """Attempts before a message is dead."""
     retry_base_s: float = 30.0

@@ -100,6 +100,20 @@ def messaging_paths() -> dict[str, Any]:
         "required": False,
         "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
     }
+    receipt = _public(
+        "An SMS provider's delivery receipt (form or JSON, e.g. Twilio's MessageStatus)",
+        {
+            "200": _content({"type": "object"}, "applied or noted"),
+            "400": _content(_ERROR, "invalid token, or no status field"),
+        },
+    )
+    receipt["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
     json_body = {"application/json": {"schema": _ref("OutboxMessage")}}
     invalid = {"400": _content(_ERROR, "the body is not a valid message")}
     rejected = {"422": _content(_ref("TemplateRejected"), "every problem of the template")}
@@ -118,6 +132,7 @@ def messaging_paths() -> dict[str, Any]:
         "/t/c/{token}": {"get": click, "head": click},
         "/t/o/{token}": {"get": pixel, "head": pixel},
         "/t/u/{token}": {"get": unsubscribe_page, "post": unsubscribe_post},
+        "/t/s/{token}": {"post": receipt},
         "/api/v1/messages": {
             "post": _admin(
                 "Enqueue a message (the same idempotency key twice is one message)",

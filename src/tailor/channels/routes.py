@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -112,6 +113,50 @@ async def unsubscribe(request: Request) -> Response:
     )
 
 
+async def sms_receipt(request: Request) -> Response:
+    """An SMS provider's delivery receipt (a form or JSON POST to the status callback URL)."""
+    m = _messaging(request)
+    sms = m.config.sms
+    try:
+        body = await _raw_body(request)
+    except RequestError as e:
+        return error_response(e.status, e.code, e.message)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            fields = {k: str(v) for k, v in msgspec.json.decode(body, type=dict[str, Any]).items()}
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            return error_response(400, "invalid_body", f"the receipt is not a JSON object: {e}")
+    else:
+        fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+    status = fields.get(sms.status_field)
+    if status is None:
+        return error_response(400, "invalid_body", f"the receipt has no {sms.status_field!r} field")
+    delivered, failed = status in sms.delivered_statuses, status in sms.failed_statuses
+    try:
+        done = await asyncio.to_thread(
+            m.tracker.sms_receipt,
+            request.path_params["token"],
+            status,
+            fields.get(sms.error_field),
+            delivered,
+            failed,
+        )
+    except TokenError as e:
+        return error_response(400, "invalid_token", str(e))
+    return json_response(200, {"outcome": done})
+
+
+async def _raw_body(request: Request) -> bytes:
+    """A body of any content type (a DSN, a provider's form post), at most MAX_BODY bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestError(413, "request_too_large", f"body exceeds the {MAX_BODY}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _rejected(e: TemplateError, status: int = 422) -> Response:
     problems = [Problem(p.part, p.line, p.message) for p in e.problems]
     return json_response(status, TemplateRejected("invalid_template", str(e), problems))
@@ -199,7 +244,7 @@ async def bounces(request: Request) -> Response:
     """Takes a bounce (a DSN as raw RFC 5322 bytes) and applies it to the messages it reports."""
     m = _messaging(request)
     try:
-        raw = await read_body(request, MAX_BODY)
+        raw = await _raw_body(request)
     except RequestError as e:
         return error_response(e.status, e.code, e.message)
     found = parse_dsn(raw)
@@ -296,6 +341,7 @@ def messaging_routes() -> list[Route]:
         Route("/t/c/{token}", click, methods=["GET", "HEAD"]),
         Route("/t/o/{token}", open_pixel, methods=["GET", "HEAD"]),
         Route("/t/u/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/t/s/{token}", sms_receipt, methods=["POST"]),
         Route("/api/v1/messages", enqueue, methods=["POST"]),
         Route("/api/v1/messages", list_messages, methods=["GET"]),
         Route("/api/v1/messages/stats", stats, methods=["GET"]),

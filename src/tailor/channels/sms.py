@@ -75,8 +75,13 @@ class SmsChannel:
         if p.track_links:
             mid = message.message_id
             text = track_text_links(text, lambda url, link_id: self.links.click_url(mid, link_id, url))
+        if p.status_callback_field:
+            extra = {p.status_callback_field: self.links.status_url(message.message_id)}
+        else:
+            extra = {}
         fields = {
             **p.extra_fields,
+            **extra,
             p.to_field: message.recipient.address,
             p.from_field: p.from_number,
             p.body_field: text,

@@ -114,6 +114,36 @@ class Tracker:
         self.on_event()
         return m
 
+    def sms_receipt(self, token: str, status: str, error: str | None, delivered: bool, failed: bool) -> str:
+        """Applies an SMS provider's delivery receipt; returns what was done. TokenError for a bad token."""
+        message_id = self.links.read_status(token)
+        now = self.clock()
+        with self._lock, transaction(self.conn) as conn:
+            m = Outbox.get(conn, message_id)
+            if m is None:
+                return "no such message"
+            detail = f"receipt: {status}" + (f" (error {error})" if error else "")
+            if delivered:
+                conn.execute(
+                    "UPDATE outbox SET status = 'delivered', reply = ?"
+                    " WHERE message_id = ? AND status = 'sent'",
+                    (detail, message_id),
+                )
+                queue_events(
+                    conn, [tracking_event("delivered", m, now, {"provider_status": status}, ":receipt")]
+                )
+            elif failed:
+                conn.execute(
+                    "UPDATE outbox SET status = 'failed', reason = ?, finished_at = ? WHERE message_id = ?",
+                    (detail, now, message_id),
+                )
+                props = {"provider_status": status, "error_code": error, "reason": detail}
+                queue_events(conn, [tracking_event("failed", m, now, props, ":receipt")])
+            else:
+                return f"noted: {status}"
+        self.on_event()
+        return "delivered" if delivered else "failed"
+
     def bounces(self, bounces: list[Bounce]) -> list[tuple[Bounce, str]]:
         """Applies DSN statuses to their messages; returns each with what was done."""
         done: list[tuple[Bounce, str]] = []

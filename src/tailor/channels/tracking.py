@@ -53,6 +53,7 @@ class TrackingLinks:
         self._click = _Tokens(keys, "tailor.click")
         self._open = _Tokens(keys, "tailor.open")
         self._unsubscribe = _Tokens(keys, "tailor.unsubscribe")
+        self._status = _Tokens(keys, "tailor.status")
         # The rendered template and the List-Unsubscribe header both need it: sign it once.
         self.unsubscribe_url = functools.lru_cache(maxsize=4096)(self._unsubscribe_url)  # type: ignore[method-assign]
 
@@ -87,6 +88,14 @@ class TrackingLinks:
     def read_unsubscribe(self, token: str) -> str:
         """The message id of an unsubscribe token."""
         return _message(_load(self._unsubscribe, token, "unsubscribe"))
+
+    def status_url(self, message_id: str) -> str:
+        """The URL an SMS provider posts a message's delivery receipts to."""
+        return f"{self.base_url}{TRACK_PREFIX}/s/{self._status.dumps(message_id)}"
+
+    def read_status(self, token: str) -> str:
+        """The message id of a delivery-receipt token."""
+        return _message(_load(self._status, token, "delivery receipt"))
 
 
 class _Tokens:
