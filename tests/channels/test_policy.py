@@ -205,3 +205,31 @@ def test_forget_deletes_a_persons_messages_and_their_traces(conn: sqlite3.Connec
     assert [m.key for m in Outbox.recent(conn)] == ["b"]
     (body,) = conn.execute("SELECT body FROM tracking_events").fetchone()
     assert b"+447700900002" in body
+
+
+def test_state_offset_and_outbox_commit_together_or_not_at_all(conn: sqlite3.Connection) -> None:
+    """The journey runtime's contract: its state, its event-log offset and its messages in one transaction."""
+    from tailor.channels import advance_offset, consumer_offset
+
+    conn.execute("CREATE TABLE IF NOT EXISTS journey_state (instance TEXT PRIMARY KEY, step TEXT)")
+    now = datetime(2026, 7, 1, tzinfo=UTC).timestamp()
+
+    def apply_batch(hi: int, fail: bool = False) -> None:
+        with transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO journey_state VALUES ('i1', 'sent_reminder')")
+            Outbox(clock=lambda: now).enqueue_many(conn, [sms("journey:cart:i1:reminder", "+447700900001")])
+            advance_offset(conn, "journeys", hi)
+            if fail:
+                raise RuntimeError("the process dies before COMMIT")
+
+    with pytest.raises(RuntimeError):
+        apply_batch(120, fail=True)
+    assert consumer_offset(conn, "journeys") == 0
+    assert Outbox.counts(conn) == {}
+    assert conn.execute("SELECT count(*) FROM journey_state").fetchone()[0] == 0
+    apply_batch(120)
+    apply_batch(120)  # the same events replayed: the same key, still one message
+    assert consumer_offset(conn, "journeys") == 120
+    assert Outbox.counts(conn) == {"queued": 1}
+    with pytest.raises(ValueError, match="cannot go back"), transaction(conn):
+        advance_offset(conn, "journeys", 100)

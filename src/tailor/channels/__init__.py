@@ -6,7 +6,7 @@ package's surface is what a journey runtime needs to enqueue messages and plug i
 
 from tailor.channels.outbox import Enqueued, Outbox, OutboxMessage, Recipient, StoredMessage
 from tailor.channels.policy import ConsentCheck, ConsentRequest, ConsentVerdict, Defer, SendCheck, Suppress
-from tailor.channels.store import MESSAGING_FILE, connect, transaction
+from tailor.channels.store import MESSAGING_FILE, advance_offset, connect, consumer_offset, transaction
 
 __all__ = [
     "MESSAGING_FILE",
@@ -21,6 +21,8 @@ __all__ = [
     "SendCheck",
     "StoredMessage",
     "Suppress",
+    "advance_offset",
     "connect",
+    "consumer_offset",
     "transaction",
 ]

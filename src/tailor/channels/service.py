@@ -6,7 +6,7 @@ The contract for a journey runtime (or any other sender):
     with transaction(conn):                    # BEGIN IMMEDIATE ... COMMIT
         conn.execute("UPDATE journey_instances SET ...")        # its state, in the same file
         messaging.outbox.enqueue(conn, key, "email", Recipient(...), "welcome", data, journey_id=...)
-        conn.execute("UPDATE journey_offsets SET seq = ?", ...)  # the event-log offset it consumed
+        advance_offset(conn, "journeys", batch_hi)                # the event-log offset it consumed
     messaging.notify()                         # optional: deliver now rather than at the next poll
 
 The runtime creates its own tables in messaging.sqlite (CREATE TABLE IF NOT EXISTS) and keeps its

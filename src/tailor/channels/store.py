@@ -9,6 +9,7 @@ its state change, the consumed offset and the outbox rows together.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,12 @@ SCHEMA = [
         machine_reason TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS message_hits_message ON message_hits (message_id, at)",
+    # How far a consumer of the event log (a journey runtime) has read, committed with its state.
+    """CREATE TABLE IF NOT EXISTS consumer_offsets (
+        consumer TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
 ]
 
 
@@ -115,6 +122,26 @@ def create_schema(conn: sqlite3.Connection) -> None:
     with transaction(conn):
         for ddl in SCHEMA:
             conn.execute(ddl)
+
+
+def consumer_offset(conn: sqlite3.Connection, consumer: str) -> int:
+    """The last event-log seq a consumer committed (0 before its first)."""
+    row = conn.execute("SELECT seq FROM consumer_offsets WHERE consumer = ?", (consumer,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def advance_offset(conn: sqlite3.Connection, consumer: str, seq: int) -> None:
+    """Records, in the caller's transaction, that a consumer has applied the event log up to `seq`."""
+    if not conn.in_transaction:
+        raise RuntimeError("advance_offset must run inside the caller's transaction")
+    current = consumer_offset(conn, consumer)
+    if seq < current:
+        raise ValueError(f"offset of {consumer!r} cannot go back from {current} to {seq}")
+    conn.execute(
+        "INSERT INTO consumer_offsets (consumer, seq, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        (consumer, seq, time.time()),
+    )
 
 
 @contextmanager
