@@ -10,10 +10,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tailor.analytics.cli import attribution, report
+from tailor.connectors.cli import connectors, import_command
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
 from tailor.keyring import KEYRING_FILE, Keyring
+from tailor.privacy.cli import access, privacy
 
 console = Console(stderr=False)
 DataOption = click.option(
@@ -153,6 +156,15 @@ def sources_rotate(data_dir: Path, name: str, grace: float) -> None:
     click.echo(json.dumps({"source": name, "write_key": key, "old_keys_expire_in_s": grace}))
 
 
+@sources.command("revoke")
+@DataOption
+@click.argument("name")
+def sources_revoke(data_dir: Path, name: str) -> None:
+    """Revoke every write key of a source now (a running server stops accepting them within a second)."""
+    n = _keyring(data_dir).revoke_keys(name)
+    click.echo(json.dumps({"source": name, "revoked_keys": n}))
+
+
 @main.command("token")
 @DataOption
 @click.option("--name", default="admin", show_default=True)
@@ -162,6 +174,12 @@ def token(data_dir: Path, name: str) -> None:
 
 
 main.add_command(identity)
+main.add_command(import_command)
+main.add_command(connectors)
+main.add_command(attribution)
+main.add_command(report)
+main.add_command(privacy)
+main.add_command(access)
 
 if __name__ == "__main__":
     sys.exit(main())

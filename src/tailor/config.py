@@ -9,10 +9,13 @@ from typing import Any
 
 import msgspec
 
+from tailor.access.config import AccessConfig
+from tailor.analytics.settings import AnalyticsConfig
 from tailor.channels.config import ChannelsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.privacy.config import PrivacyConfig
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -96,6 +99,12 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Storage settings."""
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     """Identity resolution settings."""
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
+    """Journey analytics: lookback window, half-lives, sessions, the conversion event, currency."""
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    """Consent purposes, collection policies per source, retention."""
+    access: AccessConfig = msgspec.field(default_factory=AccessConfig)
+    """Rate limits and console sessions."""
     channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
     """Messaging: outbox dispatcher, email, SMS, webhooks, tracking and send-time rules."""
 

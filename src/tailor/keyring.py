@@ -125,6 +125,18 @@ class Keyring:
         self._local_changes += 1
         return key
 
+    def revoke_keys(self, name: str) -> int:
+        """Revokes every live write key of a source at once (no new key); returns how many."""
+        source_id = self.source_id(name)
+        now = time.time()
+        cur = self._db.execute(
+            "UPDATE write_keys SET expires_at = ?"
+            " WHERE source_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (now, source_id, now),
+        )
+        self._local_changes += 1
+        return int(cur.rowcount)
+
     def sources(self) -> list[SourceInfo]:
         """Every source with the prefixes of its live write keys."""
         now = time.time()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tailor.access.control import AccessControl
+from tailor.channels.consent import PrivacyConsent
 from tailor.channels.events import MESSAGING_SOURCE
 from tailor.channels.relay import WriterSink
 from tailor.channels.service import Messaging
@@ -13,11 +15,16 @@ from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
 from tailor.config import TailorConfig, load_config
 from tailor.connectors.records import RecordTable
+from tailor.connectors.service import ConnectorService
 from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring, UnknownSourceError
+from tailor.privacy.consent_stage import ConsentStage
+from tailor.privacy.scheduler import PrivacyScheduler
+from tailor.privacy.service import PrivacyService
+from tailor.privacy.tombstone import ErasureGuard
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
 from tailor.store import EventLog, open_database
@@ -28,10 +35,13 @@ log = logging.getLogger(__name__)
 
 def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     """The processing stages, in the order each micro-batch passes through them."""
-    identity = (config or TailorConfig()).identity
+    config = config or TailorConfig()
+    identity = config.identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
     matching = RecordMatching(normaliser=graph.normaliser)
-    return [EventVolume(), RecordTable(), matching, graph]
+    # The erasure guard first: events of erased people must reach no other stage.
+    guard = ErasureGuard(graph.normaliser)
+    return [guard, EventVolume(), RecordTable(), matching, graph, ConsentStage(config.privacy)]
 
 
 class Runtime:
@@ -44,6 +54,7 @@ class Runtime:
         self.db = open_database(data_dir, store.checkpoint_threshold_mb, store.compression)
         self.keyring = Keyring(data_dir / KEYRING_FILE)
         self.keys = KeyCache(self.keyring)
+        self.access = AccessControl(self.data_dir, self.config.access)
         collect = self.config.collect
         self.validator = MessageValidator(collect.max_event_bytes)
         proc = self.config.processor
@@ -72,10 +83,15 @@ class Runtime:
         )
 
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
+        self.connectors = ConnectorService(self.data_dir, self.db, self.writer)
+        self.privacy = PrivacyService(self)
+        self.privacy_scheduler = PrivacyScheduler(self)
+        self.privacy_scheduler.tick()
         self.messaging = Messaging(
             self.data_dir,
             self.config.channels,
             WriterSink(self.validator, self.writer, self._messaging_source()),
+            consent=PrivacyConsent(self.privacy, self.identity_service),
         )
 
     def _messaging_source(self) -> str:
@@ -89,11 +105,15 @@ class Runtime:
         """Starts the writer, processor and dispatcher threads."""
         self.writer.start()
         self.processor.start()
+        self.connectors.start()
+        self.privacy_scheduler.start()
         self.messaging.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
         self.messaging.close()  # relays its last tracking events through the writer first
+        self.privacy_scheduler.stop()
+        self.connectors.close()
         self.writer.stop()
         self.processor.stop()
         try:
@@ -104,6 +124,7 @@ class Runtime:
         self.writer.close()
         self.db.checkpoint()
         self.keyring.close()
+        self.access.close()
         self.db.close()
 
     def __enter__(self) -> Runtime:

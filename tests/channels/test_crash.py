@@ -32,6 +32,8 @@ def configure(data_dir: DataDir, smtp: SmtpServer) -> None:
         "email": {"host": smtp.host, "port": smtp.port, "connections": 4, "domain": "shop.example"},
         "rules": {"quiet_hours": False},
     }
+    # Consent is asked about every message (the privacy part's decisions); nobody here refused.
+    tree.setdefault("privacy", {})["marketing_requires_grant"] = False
     path.write_text(tomli_w.dumps(tree))
 
 

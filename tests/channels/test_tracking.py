@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tailor.api import create_app
 from tailor.channels.machine import Hit, MachineDetector
 from tailor.config import TailorConfig
+from tailor.privacy.config import PrivacyConfig
 from tailor.runtime import Runtime
 from tests.channels.conftest import OFFER, SmtpServer, fast_config, offer_data
 from tests.conftest import DataDir
@@ -20,11 +21,16 @@ from tests.conftest import DataDir
 pytestmark = pytest.mark.slow
 
 
+def make_app(data_dir: DataDir, smtp_server: SmtpServer, requires_grant: bool) -> TestClient:
+    privacy = PrivacyConfig(marketing_requires_grant=requires_grant)
+    rt = Runtime(data_dir.path, TailorConfig(channels=fast_config(smtp_server), privacy=privacy))
+    return TestClient(create_app(rt), base_url="https://t.shop.example")
+
+
 @pytest.fixture
 def app(data_dir: DataDir, smtp_server: SmtpServer) -> Iterator[TestClient]:
-    config = TailorConfig(channels=fast_config(smtp_server))
-    rt = Runtime(data_dir.path, config)
-    with TestClient(create_app(rt), base_url="https://t.shop.example") as c:
+    """The whole app; consent is asked at send time, and nobody here has refused marketing."""
+    with make_app(data_dir, smtp_server, requires_grant=False) as c:
         c.headers["Authorization"] = data_dir.admin["Authorization"]
         yield c
 
@@ -338,3 +344,31 @@ def test_sms_delivery_receipts_over_http(app: TestClient) -> None:
     settle(app)
     (event,) = events(app, "SMS Failed")
     assert event["properties"]["error_code"] == "30003"
+
+
+def test_marketing_waits_for_consent_from_the_privacy_part(
+    data_dir: DataDir, smtp_server: SmtpServer
+) -> None:
+    with make_app(data_dir, smtp_server, requires_grant=True) as c:
+        c.headers["Authorization"] = data_dir.admin["Authorization"]
+        key = {"X-Write-Key": data_dir.creds.write_key}
+        c.post(
+            "/v1/identify",
+            json={"type": "identify", "userId": "u-1", "traits": {"email": "ana@example.org"}},
+            headers=key,
+        )
+        settle(c)
+        first = send_offer(c, "ana@example.org")
+        settle(c)
+        refused = c.get(f"/api/v1/messages/{first}").json()["message"]
+        assert refused["status"] == "suppressed"
+        assert refused["reason"].startswith("consent: no consent recorded for email_marketing on email")
+        grant = {"type": "identify", "userId": "u-1", "traits": {"consent": {"email_marketing": True}}}
+        assert c.post("/v1/identify", json=grant, headers=key).status_code == 200
+        settle(c)
+        body = {"key": "second", "channel": "email", "recipient": {"address": "ana@example.org"},
+                "template": "offer", "data": offer_data()}  # fmt: skip
+        second = c.post("/api/v1/messages", json=body).json()["message_id"]
+        settle(c)
+        assert c.get(f"/api/v1/messages/{second}").json()["message"]["status"] == "delivered"
+        assert len(smtp_server.received) == 1

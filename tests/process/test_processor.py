@@ -121,10 +121,12 @@ def test_offsets_survive_a_restart(data_dir: DataDir) -> None:
     rt = Runtime(data_dir.path)
     try:
         assert rt.processor.offsets() == {
+            "erasure_guard": 5,
             "event_volume": 5,
             "records": 5,
             "record_matching": 5,
             "identity_graph": 5,
+            "consent": 5,
         }
         assert rt.processor.run_once() == 0
     finally:

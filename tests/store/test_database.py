@@ -29,10 +29,12 @@ def test_reopening_in_one_process_still_checkpoints_on_close(data_dir: DataDir) 
         assert rt.writer.events_total == 3
         assert rt.writer.quarantined_total == 3
         assert rt.processor.offsets() == {
+            "erasure_guard": 3,
             "event_volume": 3,
             "records": 3,
             "record_matching": 3,
             "identity_graph": 3,
+            "consent": 3,
         }
     finally:
         rt.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import wraps
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tailor.api.auth import requires
 from tailor.collect.body import RequestError, read_body
 from tailor.collect.messages import BATCH_DECODER
 from tailor.collect.routes import error_response, json_response
@@ -29,21 +29,8 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def admin(endpoint: Endpoint) -> Endpoint:
-    """Requires an admin token as `Authorization: Bearer`."""
-
-    @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error_response(
-                401, "unauthorized", "an admin token is required as `Authorization: Bearer`"
-            )
-        if not _runtime(request).keys.is_admin(token.strip()):
-            return error_response(401, "unauthorized", "unknown admin token")
-        return await endpoint(request)
-
-    return guarded
+admin = requires("read")
+"""Requires an admin token (or console session) holding the `read` scope (kept for existing routes)."""
 
 
 def _int_param(request: Request, name: str, default: int, low: int = 1, high: int = 10_000) -> int:
@@ -142,7 +129,7 @@ async def get_quarantine(request: Request) -> Response:
     return json_response(200, entry)
 
 
-@admin
+@requires("admin")
 async def discard_quarantine(request: Request) -> Response:
     """Marks a quarantined message as discarded (kept, but no longer open)."""
     entry_id = request.path_params["id"]
@@ -154,7 +141,7 @@ async def discard_quarantine(request: Request) -> Response:
     return json_response(200, {"id": entry_id, "status": "discarded"})
 
 
-@admin
+@requires("admin")
 async def replay_quarantine(request: Request) -> Response:
     """Validates a quarantined message again, optionally corrected by the request body, and stores it."""
     runtime = _runtime(request)

@@ -14,11 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tailor.access.api import access_routes
+from tailor.analytics.api import analytics_routes
 from tailor.api.admin import admin_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.channels.routes import messaging_routes
 from tailor.collect.routes import collect_routes, error_response
+from tailor.connectors.api import connector_routes
+from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
     from tailor.runtime import Runtime
@@ -62,6 +66,10 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *collect_routes(),
         *admin_routes(),
         *profile_routes(),
+        *connector_routes(),
+        *analytics_routes(),
+        *privacy_routes(),
+        *access_routes(),
         *messaging_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

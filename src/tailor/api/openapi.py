@@ -7,11 +7,14 @@ from typing import Any
 import msgspec
 
 from tailor import __version__
+from tailor.analytics.api import analytics_paths
 from tailor.api.profiles import SplitRequest
 from tailor.channels.openapi import MESSAGING_SCHEMAS, messaging_paths
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
+from tailor.connectors.openapi import connector_paths
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
+from tailor.privacy import openapi as privacy_openapi
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
 
@@ -172,6 +175,7 @@ def openapi_document() -> dict[str, Any]:
             SplitRequest,
             SplitResult,
             OverrideList,
+            *privacy_openapi.SCHEMA_TYPES,
             *MESSAGING_SCHEMAS,
         ],
         ref_template="#/components/schemas/{name}",
@@ -239,6 +243,9 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    paths.update(connector_paths())
+    analytics_paths(paths)
+    privacy_openapi.add_paths(paths)
     paths.update(messaging_paths())
     return {
         "openapi": "3.1.0",

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tailor.api.admin import admin
+from tailor.api.auth import requires
 from tailor.collect.body import RequestError, read_body
 from tailor.collect.routes import error_response, json_response
 from tailor.identity.service import BadIdentifierError, NotFoundError
@@ -81,7 +82,7 @@ async def explain_identity(request: Request) -> Response:
     return await _by_id(request, _service(request).explain)
 
 
-@admin
+@requires("definitions")
 async def split_identity(request: Request) -> Response:
     """Splits a wrongly merged profile by removing an edge or blocking an identifier."""
     service = _service(request)

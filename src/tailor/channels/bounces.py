@@ -96,6 +96,8 @@ def parse_dsn(raw: bytes) -> list[Bounce]:
             )
     if found:
         return found
+    if not msg.get("From"):
+        return []  # every bounce comes from someone (MAILER-DAEMON); the detectors need it
     # Not a standard DSN: ask Mailman's detectors which addresses failed.
     try:
         temporary, permanent = flufl.bounce.all_failures(email.message_from_bytes(raw, _class=EmailMessage))

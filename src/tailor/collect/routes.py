@@ -59,6 +59,12 @@ class CollectEndpoint:
             source_id = runtime.keys.source_for(key or body_key or "")
             if source_id is None:
                 raise RequestError(401, "unauthorized", "unknown or missing write key")
+            wait = runtime.access.write_keys.take(key or body_key or "")
+            if wait is not None:
+                limit = runtime.access.config.write_key_rate
+                return error_response(
+                    429, "rate_limited", f"over {limit:g} requests/s for this write key", retry_after=wait
+                )
             submission = self._submission(runtime, source_id, body, received_at, body_key)
             receipt = await asyncio.wrap_future(runtime.writer.submit(submission))
         except RequestError as e:
@@ -85,6 +91,7 @@ class CollectEndpoint:
         validate = runtime.validator.validate
         if self.kind != "batch":
             rows, rejections = validate(source_id, [body], received_at, implied_type=self.kind, indexed=False)
+            rows, rejections = runtime.privacy.gate.apply(source_id, rows, rejections, 1, indexed=False)
             return Submission(source_id, self.kind, received_at, rows, rejections)
         try:
             envelope = BATCH_DECODER.decode(body)
@@ -100,6 +107,8 @@ class CollectEndpoint:
             batch_context=envelope.context,
             batch_integrations=envelope.integrations,
         )
+        # Tombstones, consent payloads and the source's consent policy (tailor.privacy.gate).
+        rows, rejections = runtime.privacy.gate.apply(source_id, rows, rejections, len(envelope.batch), True)
         return Submission(source_id, "batch", received_at, rows, rejections)
 
     def _answer(self, submission: Submission, receipt: Receipt) -> Response:

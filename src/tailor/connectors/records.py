@@ -15,25 +15,23 @@ go to the quarantine with their line number, the column and the reason; the good
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import msgspec
-import pyarrow as pa
-import xxhash
 
-from tailor.collect.messages import FieldError, Rejection
-from tailor.collect.validate import EventRows, dedupe_hash
-from tailor.collect.writer import EventWriter, Submission
-from tailor.exceptions import TerminalError
+from tailor.collect.writer import EventWriter
+from tailor.connectors.events import EventShape
+from tailor.connectors.exceptions import ConnectorError
+from tailor.connectors.files import CsvFile
+from tailor.connectors.importer import EventImport
+from tailor.connectors.mapping import Mapping
 from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
 from tailor.store.database import Database
 
 IMPORT_SOURCE = "import"
+RECORD_SOURCES = (IMPORT_SOURCE, "postgres", "mysql")
+"""Source id prefixes of connectors whose events may carry records (never an SDK's own events)."""
 
 IDENTIFIER_COLUMNS = {
     "email": "email",
@@ -61,7 +59,7 @@ def recognise_identifiers(header: list[str]) -> dict[str, str]:
     return found
 
 
-class RecordImportError(TerminalError):
+class RecordImportError(ConnectorError):
     """A record file that cannot be imported at all (missing, not UTF-8, no id column)."""
 
 
@@ -80,113 +78,9 @@ class RecordImport:
     errors: list[str] = field(default_factory=list)
 
 
-def _line(row: list[str]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerow(row)
-    return out.getvalue().encode("utf-8", "surrogateescape")
-
-
-def _undecodable(row: list[str], header: list[str]) -> tuple[str, int] | None:
-    """The first column of a row holding bytes that are not UTF-8, with the offending byte."""
-    for name, value in zip(header, row, strict=False):
-        for ch in value:
-            if "\udc80" <= ch <= "\udcff":
-                return name, ord(ch) - 0xDC00
-    return None
-
-
-def read_records(path: Path, id_column: str) -> tuple[pa.Table, list[Rejection]]:
-    """Reads a CSV file into a table of text columns plus `__line`; unreadable rows become rejections.
-
-    The file is read as UTF-8 (with or without a byte-order mark); a row holding bytes that are not
-    UTF-8 is rejected on its own, naming its line and column, so one badly encoded name does not
-    stop the import of the rest.
-    """
-    try:
-        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, [])
-            if _undecodable(header, header) is not None:
-                raise RecordImportError(f"{path}: the header line is not UTF-8; convert the file to UTF-8")
-            if id_column not in header:
-                raise RecordImportError(f"{path}: no column {id_column!r} (columns: {', '.join(header)})")
-            key = header.index(id_column)
-            width = len(header)
-            good: list[list[str]] = []
-            lines: list[int] = []
-            bad: list[Rejection] = []
-            for row in reader:
-                line = reader.line_num
-                undecodable = _undecodable(row, header)
-                if undecodable is not None:
-                    column, byte = undecodable
-                    reason = f"line {line}: column {column!r} is not UTF-8 (byte 0x{byte:02x})"
-                    bad.append(Rejection(line, [FieldError(f"$.{column}", reason)], _line(row)))
-                elif len(row) != width:
-                    reason = f"line {line}: {len(row)} fields where the header has {width}"
-                    bad.append(Rejection(line, [FieldError("$", reason)], _line(row)))
-                elif not row[key].strip():
-                    reason = f"line {line}: the record id column {id_column!r} is empty"
-                    bad.append(Rejection(line, [FieldError(f"$.{id_column}", reason)], _line(row)))
-                else:
-                    good.append(row)
-                    lines.append(line)
-    except FileNotFoundError as e:
-        raise RecordImportError(f"{path}: no such file") from e
-    except csv.Error as e:
-        raise RecordImportError(f"{path}: {e}") from e
-    columns = {name: pa.array([r[i] for r in good], pa.string()) for i, name in enumerate(header)}
-    columns["__line"] = pa.array(lines, pa.int64())
-    return pa.table(columns), bad
-
-
-def record_rows(
-    kind: str, table: pa.Table, id_column: str, identifiers: dict[str, str], file: str
-) -> EventRows:
-    """The events that carry a table of records of one kind: one identify per row, see the module text."""
-    rows = EventRows()
-    source = f"{IMPORT_SOURCE}:{kind}"
-    names = [n for n in table.column_names if n != "__line"]
-    encode = msgspec.json.encode
-    for record in table.to_pylist():
-        fields = {n: record[n] for n in names}
-        rid = fields[id_column].strip()
-        traits = encode(fields)
-        external = [{"type": "record", "id": f"{kind}:{rid}", "collection": kind, "encoding": "none"}]
-        external += [
-            {"type": t, "id": fields[c].strip(), "collection": kind, "encoding": "none"}
-            for c, t in identifiers.items()
-            if fields[c].strip()
-        ]
-        context = encode(
-            {
-                "externalIds": external,
-                "record": {"kind": kind, "id": rid, "file": file, "line": record["__line"]},
-            }
-        )
-        message_id = f"record:{kind}:{rid}:{xxhash.xxh3_64_hexdigest(traits)}"
-        rows.message_id.append(message_id)
-        rows.dedupe_hash.append(dedupe_hash(source, message_id))
-        rows.type.append("identify")
-        for column in (
-            rows.event,
-            rows.name,
-            rows.user_id,
-            rows.anonymous_id,
-            rows.group_id,
-            rows.previous_id,
-        ):
-            column.append(None)
-        rows.original_timestamp.append(None)
-        rows.sent_at.append(None)
-        rows.properties.append(None)
-        rows.traits.append(traits.decode())
-        rows.context.append(context.decode())
-        rows.integrations.append(None)
-        rows.raw.append(
-            encode({"type": "identify", "traits": fields, "context": msgspec.json.decode(context)})
-        )
-    return rows
+def record_mapping(kind: str, id_column: str, identifiers: dict[str, str]) -> Mapping:
+    """The mapping of a record file: every column a text trait, the record keyed by `id_column`."""
+    return Mapping(kind="identify", record=kind, id=id_column, identifiers=identifiers, text_traits=True)
 
 
 def import_records(
@@ -199,26 +93,43 @@ def import_records(
 ) -> RecordImport:
     """Imports a CSV file of `kind` records keyed by `id_column` into the event log; bad rows are quarantined.
 
-    `identifiers` maps columns to identifier types; by default they are recognised by name.
+    `identifiers` maps columns to identifier types; by default they are recognised by name. A file
+    may hold the same id twice (a CRM export with an edited row): both versions are stored, in
+    line order, so the later line is the record's latest version.
     """
-    table, bad = read_records(path, id_column)
-    header = [n for n in table.column_names if n != "__line"]
+    try:
+        source = CsvFile(path)
+        header = source.columns
+    except ConnectorError as e:
+        raise RecordImportError(str(e)) from e
+    if id_column not in header:
+        raise RecordImportError(f"{path}: no column {id_column!r} (columns: {', '.join(header)})")
     if identifiers is None:
         identifiers = recognise_identifiers(header)
     missing = [c for c in identifiers if c not in header]
     if missing:
         raise RecordImportError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
-    # A file may hold the same id twice (a CRM export with an edited row): both versions are
-    # stored, in line order, so the later line is the record's latest version.
-    rows = record_rows(kind, table, id_column, identifiers, str(path))
-    now = datetime.now(UTC)
-    receipt = writer.write(Submission(f"{IMPORT_SOURCE}:{kind}", f"import:{kind}", now, rows, bad))
-    result = RecordImport(kind, str(path), rows_read=table.num_rows + len(bad))
-    result.rows_stored = receipt.stored
-    result.rows_unchanged = receipt.duplicates
-    result.rows_quarantined = len(bad)
-    result.errors = [r.reason for r in bad]
-    return result
+    mapping = record_mapping(kind, id_column, identifiers)
+    shape = EventShape(mapping, f"{IMPORT_SOURCE}:{kind}", kind)
+    run = EventImport(db, writer, shape, str(path), endpoint=f"import:{kind}")
+    try:
+        counts = run.run(source.chunks())
+    except ConnectorError as e:
+        raise RecordImportError(str(e)) from e
+    finally:
+        run.close()
+    return RecordImport(
+        kind,
+        str(path),
+        rows_read=counts.rows_read,
+        rows_stored=counts.rows_written,
+        rows_unchanged=counts.rows_skipped,
+        rows_quarantined=counts.rows_failed,
+        errors=counts.errors,
+    )
+
+
+_from_record_sources = " OR ".join(f"source_id LIKE '{p}:%'" for p in RECORD_SOURCES)
 
 
 class RecordTable:
@@ -243,7 +154,7 @@ class RecordTable:
                        json_extract_string(context, '$.record.file'),
                        CAST(json_extract(context, '$.record.line') AS BIGINT), received_at, seq
                 FROM {BATCH_VIEW}
-                WHERE source_id LIKE '{IMPORT_SOURCE}:%' AND json_exists(context, '$.record.id')
+                WHERE ({_from_record_sources}) AND json_exists(context, '$.record.id')
                 QUALIFY row_number() OVER (
                     PARTITION BY json_extract_string(context, '$.record.kind'),
                                  json_extract_string(context, '$.record.id')

@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tailor.analytics.demo import show_analytics
 from tailor.api import create_app
 from tailor.connectors.records import import_records, records_count
 from tailor.datadir import Credentials, init_data_dir
@@ -325,6 +326,7 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
         _identity_summary(runtime, base.truth(), console)
         verdict = "[green]equal[/green]" if live == rebuilt else "[red]DIFFERENT[/red]"
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
+        show_analytics(runtime, data_dir, console)
         base.write_truth(data_dir / "ground-truth" / "truth.csv")
     finally:
         server.stop()  # closes the runtime: the store is checkpointed and released

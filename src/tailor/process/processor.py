@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 
@@ -104,6 +105,15 @@ class Processor:
                 cur.execute("ROLLBACK")
                 raise
             return hi
+
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Holds off micro-batches and yields the processor's cursor (no transaction is open).
+
+        For work that changes several stages' state at once outside a batch (an erasure).
+        """
+        with self._run_lock:
+            yield self._cur
 
     def rebuild(self) -> None:
         """Empties every stage and replays the whole event log through them as one batch."""

@@ -147,33 +147,49 @@ class StagingLog:
         """Writes one record synchronously (O_DSYNC); when this returns the events are durable."""
         record = encode_record(table, first_seq)
         last_seq = first_seq + table.num_rows - 1
-        if self._fd is None or self._size >= self.segment_bytes:
-            self._rotate(first_seq)
-        assert self._fd is not None
-        assert self._current is not None
-        try:
-            os.write(self._fd, record)  # O_DSYNC: durable when write returns, as with fdatasync
-        except OSError:
-            # A partial record must not stay in front of later ones: cut it off, or, failing that,
-            # continue in a new segment (recovery stops reading a segment at its first bad record).
-            try:
-                os.ftruncate(self._fd, self._size)
-            except OSError:
+        # Under the lock, so that `seal` (privacy compaction, from another thread) never closes
+        # the segment in the middle of a write; the writer is the only other taker.
+        with self._lock:
+            if self._fd is None or self._size >= self.segment_bytes:
                 self._rotate(first_seq)
-            raise
-        self._size += len(record)
-        self._current.last_seq = last_seq
+            assert self._fd is not None
+            assert self._current is not None
+            try:
+                os.write(self._fd, record)  # O_DSYNC: durable when write returns, as with fdatasync
+            except OSError:
+                # A partial record must not stay in front of later ones: cut it off, or, failing that,
+                # continue in a new segment (recovery stops reading a segment at its first bad record).
+                try:
+                    os.ftruncate(self._fd, self._size)
+                except OSError:
+                    self._rotate(first_seq)
+                raise
+            self._size += len(record)
+            self._current.last_seq = last_seq
 
     def _rotate(self, first_seq: int) -> None:
+        """Starts a new segment (the caller holds the lock)."""
+        if self._fd is not None and self._current is not None:
+            os.close(self._fd)
+            self._closed.append(self._current)
+        path = self.directory / f"{first_seq:020d}.seg"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DSYNC, 0o600)
+        self._current = _Segment(path, first_seq, first_seq - 1)
+        self._size = 0
+        _fsync_dir(self.directory)
+
+    def seal(self) -> None:
+        """Closes the segment being written, so that `release` can delete it once it is loaded.
+
+        Erasure and retention need this: a quiet collector may keep writing one segment for days,
+        and it holds every event staged in that time.
+        """
         with self._lock:
             if self._fd is not None and self._current is not None:
                 os.close(self._fd)
                 self._closed.append(self._current)
-            path = self.directory / f"{first_seq:020d}.seg"
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DSYNC, 0o600)
-            self._current = _Segment(path, first_seq, first_seq - 1)
-            self._size = 0
-        _fsync_dir(self.directory)
+            self._fd = None
+            self._current = None
 
     def releasable(self, loaded_head: int) -> bool:
         """Whether some closed segment holds only events loaded up to `loaded_head`."""

@@ -1,0 +1,1 @@
+"""Journey analytics: paths, funnels, retention, attribution, return on spend, engagement and drivers."""

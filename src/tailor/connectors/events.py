@@ -1,0 +1,152 @@
+"""Rows to events: the mapped, converted columns of a chunk become Segment-shaped event rows.
+
+The JSON of every event (traits or properties, context with `externalIds`) is built by one DuckDB
+query over the chunk's Arrow columns rather than row by row in Python. Each event's message id
+hashes the row's mapped content, so a re-import of an unchanged row is a duplicate the writer
+drops; a record's message id also names the record, so each changed version is stored once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from tailor.collect.validate import EventRows, dedupe_hash
+from tailor.connectors.mapping import SEGMENT_ID_TYPES, Mapping
+from tailor.exceptions import StoreError
+
+
+def arrow_query(cur: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """The result of a query as an Arrow table; driver errors carry the SQL."""
+    try:
+        return cur.sql(sql).to_arrow_table()
+    except duckdb.Error as e:
+        raise StoreError(f"{type(e).__name__}: {e}", sql) from e
+
+
+def quote(name: str) -> str:
+    """A DuckDB identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class EventShape:
+    """The SQL that turns a chunk (the view `chunk`, with `__line`) into event columns, for one mapping."""
+
+    mapping: Mapping
+    source: str
+    """The source id the events are stored under (`import:crm`, `postgres:orders`, ...)."""
+    collection: str
+    """The `collection` of each externalIds entry: the record kind, else the connector's name."""
+
+    def sql(self, columns: list[str], origin: str) -> str:
+        """The query over `chunk`; `columns` are the chunk's columns in order, `origin` the file or table."""
+        m = self.mapping
+        fields = m.fields()
+        if m.text_traits:
+            data = ", ".join(f"{quote(c)} := {quote(c)}" for c in columns)
+        else:
+            data = ", ".join(
+                f"{quote(f.name or c)} := {quote(c)}{'::JSON' if f.type == 'json' else ''}"
+                for c, f in fields.items()
+            )
+        body = f"to_json(struct_pack({data}))" if data else "'{}'"
+        # Record files keep every identifier in externalIds, as the first record import did; other
+        # mappings put user and anonymous ids in the event's own userId / anonymousId.
+        segment = {} if m.text_traits else {t: c for c, t in m.identifiers.items() if t in SEGMENT_ID_TYPES}
+        ids = []
+        for column, id_type in m.identifiers.items():
+            if id_type not in segment:
+                ids.append(
+                    f"struct_pack(type := {_literal(id_type)}, id := trim({quote(column)}),"
+                    f" collection := {_literal(self.collection)}, encoding := 'none')"
+                )
+        if m.record is not None:
+            assert m.id is not None
+            rid = f"trim({quote(m.id)})"
+            ids.insert(
+                0,
+                f"struct_pack(type := 'record', id := {_literal(m.record + ':')} || {rid},"
+                f" collection := {_literal(self.collection)}, encoding := 'none')",
+            )
+            record = (
+                f", record := struct_pack(kind := {_literal(m.record)}, id := {rid},"
+                f" file := {_literal(origin)}, line := __line)"
+            )
+        else:
+            record = ""
+        external = f"list_filter([{', '.join(ids)}], lambda x: coalesce(x.id, '') <> '')" if ids else "[]"
+        user = f"nullif(trim({quote(segment['user_id'])}), '')" if "user_id" in segment else "NULL"
+        anon = f"nullif(trim({quote(segment['anonymous_id'])}), '')" if "anonymous_id" in segment else "NULL"
+        # What a re-import must find unchanged: every mapped value, identifiers included.
+        everything = ", ".join(f"{quote('c' + str(i))} := {quote(c)}" for i, c in enumerate(m.columns()))
+        content = body if m.text_traits or not everything else f"to_json(struct_pack({everything}))"
+        event = quote(m.event_column) if m.event_column else (_literal(m.event) if m.event else "NULL")
+        stamp = quote(m.timestamp) if m.timestamp else "NULL::TIMESTAMPTZ"
+        rid_sql = f"trim({quote(m.id)})" if m.id else "NULL"
+        return f"""SELECT {body} AS body, {content} AS content,
+            to_json(struct_pack(externalIds := {external}{record})) AS context,
+            {user} AS user_id, {anon} AS anonymous_id, {event}::VARCHAR AS event,
+            {stamp} AS original_timestamp, {rid_sql}::VARCHAR AS rid
+        FROM chunk ORDER BY __pos"""
+
+    def rows(self, cur: duckdb.DuckDBPyConnection, chunk: pa.Table, origin: str) -> EventRows:
+        """The event rows of a chunk of converted columns (with `__line`); one per row, in order."""
+        names = [n for n in chunk.column_names if n != "__line"]
+        # Timestamps are carried as ISO 8601 text in the JSON: DuckDB would print them its own way.
+        for i, name in enumerate(chunk.column_names):
+            if pa.types.is_timestamp(chunk.schema.field(i).type) and name != self.mapping.timestamp:
+                text = pc.strftime(chunk.column(i), format="%Y-%m-%dT%H:%M:%SZ")
+                chunk = chunk.set_column(i, name, text)
+        chunk = chunk.append_column("__pos", pa.array(range(chunk.num_rows), pa.int64()))
+        cur.register("chunk", chunk)
+        try:
+            out = arrow_query(cur, self.sql(names, origin))
+        finally:
+            cur.unregister("chunk")
+        return self._event_rows(out)
+
+    def _event_rows(self, out: pa.Table) -> EventRows:
+        m = self.mapping
+        rows = EventRows()
+        n = out.num_rows
+        bodies = out.column("body").to_pylist()
+        contents = out.column("content").to_pylist()
+        digest = xxhash.xxh3_64_hexdigest
+        hashes = [digest(c.encode("utf-8", "surrogatepass")) for c in contents]
+        if m.record is not None:
+            rids = out.column("rid").to_pylist()
+            prefix = f"record:{m.record}:"
+            message_ids = [f"{prefix}{r}:{h}" for r, h in zip(rids, hashes, strict=True)]
+        elif m.id is not None:
+            rids = out.column("rid").to_pylist()
+            message_ids = [f"row:{r}:{h}" for r, h in zip(rids, hashes, strict=True)]
+        else:
+            message_ids = [f"row:{h}" for h in hashes]
+        source = self.source
+        rows.message_id = message_ids
+        rows.dedupe_hash = [dedupe_hash(source, mid) for mid in message_ids]
+        kind = m.kind
+        rows.type = [kind] * n
+        rows.event = out.column("event").to_pylist() if kind == "track" else [None] * n
+        rows.name = [None] * n
+        rows.user_id = out.column("user_id").to_pylist()
+        rows.anonymous_id = out.column("anonymous_id").to_pylist()
+        rows.group_id = [None] * n
+        rows.previous_id = [None] * n
+        rows.original_timestamp = out.column("original_timestamp").to_pylist()
+        rows.sent_at = [None] * n
+        rows.properties = bodies if kind == "track" else [None] * n
+        rows.traits = bodies if kind == "identify" else [None] * n
+        rows.context = out.column("context").to_pylist()
+        rows.integrations = [None] * n
+        rows.raw = [c.encode("utf-8", "surrogatepass") for c in contents]
+        return rows

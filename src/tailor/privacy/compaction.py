@@ -1,0 +1,120 @@
+"""Physical removal: making deleted rows' bytes leave every file of the data directory.
+
+DuckDB does not remove deleted rows from a row group: they stay in its blocks (only marked) until
+the row group is written again, and a block that a checkpoint frees keeps its old bytes until
+DuckDB reuses it. Measured on an uncompressed store (so that the bytes can be searched for), with
+a person's events in every row group:
+
+- `DELETE` + `CHECKPOINT`: every deleted email still in the file;
+- overwriting the deleted rows' text columns first (an `UPDATE` makes the checkpoint write those
+  columns again) and overwriting every free block: still found, in blocks shared by several
+  small segments (DuckDB packs column tails of several tables into one block, and a rewritten
+  segment leaves its old bytes as a hole in a block that stays in use);
+- every table written again, then every free block overwritten: gone. This is what `compact`
+  does: each table is copied into a new table made from its own `CREATE` statement (keys and
+  defaults kept), the old one dropped and the copy renamed; a checkpoint frees every old block;
+  a filler table of random numbers as large as the free space is written (DuckDB fills free blocks
+  first) and dropped, and the WAL is emptied by the last checkpoint; staging-log segments are
+  sealed and, once loaded, deleted.
+
+`COPY FROM DATABASE` into a new file does the same work, but the running server would have to
+close and reopen every connection; the steps above run on the live store. Either way the cost
+grows with the size of the store, not of the person: a person's events are spread over the
+whole log (see bench/privacy.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+
+from tailor.collect.loader import EventLoader
+from tailor.store.database import Database
+
+log = logging.getLogger(__name__)
+
+FILLER = "_privacy_filler"
+
+
+class Compaction(msgspec.Struct):
+    """What one compaction did."""
+
+    seconds: float
+    tables_rewritten: int
+    free_blocks_overwritten: int
+    staging_segments_deleted: int
+    file_bytes: int
+
+
+def rewrite_tables(db: Database) -> int:
+    """Writes every table of the main database again, keeping its definition; returns how many."""
+    tables = db.execute(
+        "SELECT table_name, sql FROM duckdb_tables() WHERE database_name = current_database()"
+        " AND schema_name = 'main' AND NOT temporary ORDER BY table_name"
+    )
+    cur = db.cursor()
+    try:
+        for name, sql in tables:
+            if name == FILLER:
+                continue
+            fresh = f"{name}__compact"
+            quoted = f'"{name}"'
+            create = str(sql).replace(f"CREATE TABLE {name}(", f"CREATE TABLE {fresh}(", 1)
+            create = create.replace(f"CREATE TABLE {quoted}(", f"CREATE TABLE {fresh}(", 1)
+            if fresh not in create:
+                raise RuntimeError(f"cannot rewrite table {name}: unexpected definition")
+            cur.execute("BEGIN")
+            try:
+                cur.execute(f"DROP TABLE IF EXISTS {fresh}")
+                cur.execute(create)
+                cur.execute(f"INSERT INTO {fresh} SELECT * FROM {quoted}")
+                cur.execute(f"DROP TABLE {quoted}")
+                cur.execute(f"ALTER TABLE {fresh} RENAME TO {quoted}")
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+    finally:
+        cur.close()
+    return len(tables)
+
+
+def overwrite_free_blocks(db: Database) -> int:
+    """Fills every free block of the file with random bytes, then frees them again; returns how many."""
+    ((free, block_size),) = db.execute("SELECT free_blocks, block_size FROM pragma_database_size()")
+    if free:
+        # Random doubles do not compress: about 8 bytes a value, plus a margin for metadata.
+        values = int(free) * int(block_size) // 8 + 65_536
+        db.execute(f"CREATE OR REPLACE TABLE {FILLER} AS SELECT random() AS r FROM range({values})")
+        db.execute("FORCE CHECKPOINT")
+        db.execute(f"DROP TABLE {FILLER}")
+        db.execute("FORCE CHECKPOINT")
+    return int(free)
+
+
+def compact(db: Database, loader: EventLoader | None) -> Compaction:
+    """Rewrites every table, overwrites every free block, and deletes loaded staging segments.
+
+    The caller holds off processing; loading is held off here.
+    """
+    started = time.perf_counter()
+    if loader is not None:
+        loader.flush()
+        loader.staging.seal()
+        with loader.exclusive():
+            tables = rewrite_tables(db)
+            db.execute("FORCE CHECKPOINT")
+            free = overwrite_free_blocks(db)
+    else:
+        tables = rewrite_tables(db)
+        db.execute("FORCE CHECKPOINT")
+        free = overwrite_free_blocks(db)
+    deleted = loader.staging.release(loader.loaded_head) if loader is not None else 0
+    size = db.path.stat().st_size if db.path is not None else 0
+    result = Compaction(time.perf_counter() - started, tables, free, deleted, size)
+    log.info(
+        "compaction: %d tables rewritten, %d free blocks overwritten in %.2f s", tables, free, result.seconds
+    )
+    return result
