@@ -11,7 +11,8 @@ An aiosmtpd server runs in a process of its own and only counts what it accepts.
    with `Outbox.enqueue_many` in one transaction; and, separately, 2,000 messages in 2,000
    transactions (one per triggered send).
 3. **Tailor**: a data directory with the event writer running and the dispatcher delivering the
-   outbox: send-time checks (suppression list, quiet hours off), Jinja2 rendering per recipient,
+   outbox: send-time checks (suppression list, consent from the privacy part's records with
+   `marketing_requires_grant` off, quiet hours off), Jinja2 rendering per recipient,
    MIME with tracked links, pixel and unsubscribe headers, the hand-over commit before each
    final dot, outcomes and two tracking events per email (Email Sent, Email Delivered) through
    the collector's writer into the event log. Timed from the dispatcher's start until the last
@@ -108,6 +109,7 @@ def main() -> None:
     from tailor.channels.store import transaction
     from tailor.config import TailorConfig
     from tailor.datadir import init_data_dir
+    from tailor.privacy.config import PrivacyConfig
     from tailor.runtime import Runtime
     from tests.channels.conftest import OFFER, offer_data
 
@@ -127,7 +129,9 @@ def main() -> None:
         channels = ChannelsConfig(
             base_url="https://t.shop.example", email=email, rules=RulesConfig(quiet_hours=False)
         )
-        rt = Runtime(data, TailorConfig(channels=channels))
+        # Consent is asked about every message, as in `tailor serve`; nobody here refused marketing.
+        privacy = PrivacyConfig(marketing_requires_grant=False)
+        rt = Runtime(data, TailorConfig(channels=channels, privacy=privacy))
         messaging = rt.messaging
         messaging.templates.save(messaging.conn, OFFER)
 

@@ -91,7 +91,7 @@ class Runtime:
             self.data_dir,
             self.config.channels,
             WriterSink(self.validator, self.writer, self._messaging_source()),
-            consent=PrivacyConsent(self.privacy, self.identity_service),
+            consent=PrivacyConsent(self.privacy, self.db),
         )
 
     def _messaging_source(self) -> str:

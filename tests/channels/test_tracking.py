@@ -358,11 +358,12 @@ def test_marketing_waits_for_consent_from_the_privacy_part(
             headers=key,
         )
         settle(c)
-        first = send_offer(c, "ana@example.org")
+        profile = c.get("/api/v1/profiles", params={"identifier": "user_id:u-1"}).json()["profile_id"]
+        first = send_offer(c, "ana@example.org", profile_id=profile)
         settle(c)
         refused = c.get(f"/api/v1/messages/{first}").json()["message"]
         assert refused["status"] == "suppressed"
-        assert refused["reason"].startswith("consent: no consent recorded for email_marketing on email")
+        assert refused["reason"] == "consent: no consent recorded for email_marketing on email; it needs a grant"
         grant = {"type": "identify", "userId": "u-1", "traits": {"consent": {"email_marketing": True}}}
         assert c.post("/v1/identify", json=grant, headers=key).status_code == 200
         settle(c)
