@@ -363,7 +363,9 @@ def test_marketing_waits_for_consent_from_the_privacy_part(
         settle(c)
         refused = c.get(f"/api/v1/messages/{first}").json()["message"]
         assert refused["status"] == "suppressed"
-        assert refused["reason"] == "consent: no consent recorded for email_marketing on email; it needs a grant"
+        assert (
+            refused["reason"] == "consent: no consent recorded for email_marketing on email; it needs a grant"
+        )
         grant = {"type": "identify", "userId": "u-1", "traits": {"consent": {"email_marketing": True}}}
         assert c.post("/v1/identify", json=grant, headers=key).status_code == 200
         settle(c)
@@ -373,3 +375,38 @@ def test_marketing_waits_for_consent_from_the_privacy_part(
         settle(c)
         assert c.get(f"/api/v1/messages/{second}").json()["message"]["status"] == "delivered"
         assert len(smtp_server.received) == 1
+
+
+def test_erasure_reaches_the_outbox_and_keeps_the_unsubscribe_as_a_hash(
+    app: TestClient, smtp_server: SmtpServer, data_dir: DataDir
+) -> None:
+    rt = runtime(app)
+    identify = {"type": "identify", "userId": "u-9", "traits": {"email": "erin@example.org"}}
+    app.post("/v1/identify", json=identify, headers={"X-Write-Key": data_dir.creds.write_key})
+    settle(app)
+    profile = app.get("/api/v1/profiles", params={"identifier": "email:erin@example.org"}).json()[
+        "profile_id"
+    ]
+    send_offer(app, "erin@example.org", profile_id=profile, user_id="u-9")
+    settle(app)
+    _, _, unsubscribe = received_links(smtp_server)
+    app.post(unsubscribe.removeprefix("https://t.shop.example"), content=b"List-Unsubscribe=One-Click")
+    settle(app)
+    exported = rt.privacy.export("email:erin@example.org")
+    assert [m["recipient"]["address"] for m in exported.sections["messages"]] == ["erin@example.org"]
+    rt.privacy.erase("email:erin@example.org", actor="test")
+    with rt.messaging.lock:
+        conn = rt.messaging.conn
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+        (address,) = conn.execute("SELECT address FROM suppressions").fetchone()
+    assert address.startswith("hmac:")
+    blob = b"".join(p.read_bytes() for p in data_dir.path.glob("messaging.sqlite*"))
+    assert b"erin@example.org" not in blob
+    # The erased person's address is still not mailed.
+    again = {"key": "after", "channel": "email", "recipient": {"address": "erin@example.org"},
+             "template": "offer", "data": offer_data()}  # fmt: skip
+    mid = app.post("/api/v1/messages", json=again).json()["message_id"]
+    settle(app)
+    message = app.get(f"/api/v1/messages/{mid}").json()["message"]
+    assert message["status"] == "suppressed"
+    assert message["reason"] == "suppression list: unsubscribed with the one-click link"

@@ -110,12 +110,17 @@ class SuppressionList:
     name = "suppression_list"
 
     def check(self, conn: sqlite3.Connection, batch: Sequence[StoredMessage], now: float) -> list[Verdict]:
+        from tailor.channels.suppression import hashed_address, suppression_key
+
         found: dict[tuple[str, str], str] = {}
         by_channel: dict[str, set[str]] = {}
         for m in batch:
             by_channel.setdefault(m.channel, set()).add(m.recipient.address)
+        secret = suppression_key(conn)
+        # An erased person's entries are kept as keyed hashes: look for those too.
+        hashed = {hashed_address(conn, a, secret): a for addresses in by_channel.values() for a in addresses}
         for channel, addresses in by_channel.items():
-            listed = list(addresses)
+            listed = [*addresses, *(h for h, a in hashed.items() if a in addresses)]
             for start in range(0, len(listed), 500):
                 part = listed[start : start + 500]
                 marks = ", ".join("?" * len(part))
@@ -123,7 +128,7 @@ class SuppressionList:
                     f"SELECT address, reason FROM suppressions WHERE channel = ? AND address IN ({marks})",
                     (channel, *part),
                 ):
-                    found[(channel, address)] = reason
+                    found[(channel, hashed.get(address, address))] = reason
         return [
             Suppress(f"suppression list: {found[key]}")
             if (key := (m.channel, m.recipient.address)) in found

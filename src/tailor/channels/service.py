@@ -34,6 +34,7 @@ from tailor.channels.dispatcher import Dispatcher
 from tailor.channels.lifecycle import RetryPolicy
 from tailor.channels.machine import MachineDetector
 from tailor.channels.outbox import Outbox
+from tailor.channels.personal import MessagingRecords
 from tailor.channels.policy import (
     ConsentCheck,
     ConsentGate,
@@ -52,6 +53,17 @@ from tailor.channels.tracking import TrackingLinks
 from tailor.channels.webhook import WebhookChannel, new_secret
 
 SECRETS_FILE = "messaging.secrets.json"
+
+
+def _register_personal_data() -> None:
+    """Puts messages into the privacy part's export and erasure (once per process)."""
+    from tailor.privacy.registry import register, registered
+
+    if not any(p.name == MessagingRecords.name for p in registered()):
+        register(MessagingRecords())
+
+
+_register_personal_data()
 
 
 def load_secrets(data_dir: Path) -> dict[str, list[str] | str]:

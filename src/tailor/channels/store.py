@@ -93,6 +93,7 @@ SCHEMA = [
         machine_reason TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS message_hits_message ON message_hits (message_id, at)",
+    "CREATE TABLE IF NOT EXISTS messaging_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # How far a consumer of the event log (a journey runtime) has read, committed with its state.
     """CREATE TABLE IF NOT EXISTS consumer_offsets (
         consumer TEXT PRIMARY KEY,
