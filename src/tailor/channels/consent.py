@@ -17,16 +17,17 @@ _IDENTIFIER = {"email": "email", "sms": "phone"}
 # The privacy part's decision for a whole claimed batch in one query: the latest statement per
 # (profile, purpose) made for the channel or for all channels ('*'), as `ConsentReader.consent_for`
 # reads it one at a time (a query per message held a broadcast to ~90 emails/s). Old ids of merged
-# profiles are read through `profile_aliases`.
+# profiles are read through `profile_aliases`; a tombstone of the profile id means erased.
 _BATCH = """
 WITH req AS (SELECT unnest(?::VARCHAR[]) AS asked, unnest(?::VARCHAR[]) AS purpose,
-                    unnest(?::VARCHAR[]) AS channel),
+                    unnest(?::VARCHAR[]) AS channel, unnest(?::VARCHAR[]) AS hash),
 r AS (SELECT req.*, coalesce(a.profile_id, req.asked) AS profile_id
       FROM req LEFT JOIN profile_aliases a ON a.old_id = req.asked)
 SELECT r.asked, r.purpose, r.channel,
        arg_max(c.status, (c.recorded_at, c.seq)), arg_max(c.origin, (c.recorded_at, c.seq)),
        arg_max(c.detail, (c.recorded_at, c.seq)), max(c.recorded_at), arg_max(c.seq, (c.recorded_at, c.seq)),
-       arg_max(c.channel, (c.recorded_at, c.seq))
+       arg_max(c.channel, (c.recorded_at, c.seq)),
+       (SELECT max(erased_at) FROM privacy_tombstones t WHERE t.hash = r.hash)
 FROM r LEFT JOIN consent_current c
   ON c.profile_id = r.profile_id AND c.purpose = r.purpose AND c.channel IN (r.channel, '*')
 GROUP BY ALL
@@ -64,25 +65,19 @@ class PrivacyConsent:
 
     def _decide(self, requests: list[ConsentRequest]) -> list[ConsentVerdict]:
         asked = [str(r.profile_id) for r in requests]
-        rows = self.db.execute(_BATCH, [asked, [r.purpose for r in requests], [r.channel for r in requests]])
+        hashes = [self.privacy.hasher.of("profile", pid) for pid in asked]
+        params = [asked, [r.purpose for r in requests], [r.channel for r in requests], hashes]
         found: dict[tuple[str, str, str], tuple[Any, ...]] = {
-            (a, p, c): tuple(rest) for a, p, c, *rest in rows
-        }
-        hashes = {self.privacy.hasher.of("profile", pid): pid for pid in set(asked)}
-        erased = {
-            hashes[h]: str(at)
-            for h, at in self.db.execute(
-                "SELECT hash, max(erased_at) FROM privacy_tombstones"
-                " WHERE hash IN (SELECT unnest(?)) GROUP BY hash",
-                [list(hashes)],
-            )
+            (a, p, c): tuple(rest) for a, p, c, *rest in self.db.execute(_BATCH, params)
         }
         requires_grant = self.privacy.config.marketing_requires_grant
         out = []
         for r, pid in zip(requests, asked, strict=True):
-            status, origin, detail, at, seq, where = found.get((pid, r.purpose, r.channel), (None,) * 6)
-            if pid in erased:
-                out.append(ConsentVerdict(False, f"the person was erased at {erased[pid]}"))
+            status, origin, detail, at, seq, where, erased = found.get(
+                (pid, r.purpose, r.channel), (None,) * 7
+            )
+            if erased is not None:
+                out.append(ConsentVerdict(False, f"the person was erased at {erased}"))
             elif status is not None:
                 scope = "all channels" if where == "*" else where
                 why = f" ({detail})" if detail else ""

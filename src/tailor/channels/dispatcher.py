@@ -192,13 +192,14 @@ class Dispatcher:
     def _claim(self) -> list[StoredMessage]:
         """Claims due messages for channels with room, after the send-time checks."""
         assert self._conn is not None
-        # Up to four messages per connection wait ready, so a connection never idles between two;
-        # a channel is topped up once half of that is used, not after every message (each claim
-        # is a write transaction and a query).
+        # Up to eight messages per connection wait ready, so a connection never idles between two;
+        # a channel is topped up once half of that is used, not after every message: each claim is
+        # a write transaction and a query, and the consent check costs ~3 ms a batch whatever its
+        # size (measured: 190 µs a message in batches of 16, 50 in batches of 64).
         room = {
-            n: 4 * c.concurrency - self._inflight[n]
+            n: 8 * c.concurrency - self._inflight[n]
             for n, c in self.channels.items()
-            if self._inflight[n] <= 2 * c.concurrency
+            if self._inflight[n] <= 4 * c.concurrency
         }
         room = {n: r for n, r in room.items() if r > 0}
         if not room:
