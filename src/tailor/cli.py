@@ -17,6 +17,7 @@ from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
 from tailor.keyring import KEYRING_FILE, Keyring
 from tailor.privacy.cli import access, privacy
+from tailor.profiles.cli import segments, traits
 
 console = Console(stderr=False)
 DataOption = click.option(
@@ -174,6 +175,8 @@ def token(data_dir: Path, name: str) -> None:
 
 
 main.add_command(identity)
+main.add_command(traits)
+main.add_command(segments)
 main.add_command(import_command)
 main.add_command(connectors)
 main.add_command(attribution)

@@ -16,6 +16,7 @@ from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
 from tailor.privacy.config import PrivacyConfig
+from tailor.profiles.config import ProfilesConfig
 
 CONFIG_FILE = "tailor.toml"
 ENV_PREFIX = "TAILOR_"
@@ -99,6 +100,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Storage settings."""
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     """Identity resolution settings."""
+    profiles: ProfilesConfig = msgspec.field(default_factory=ProfilesConfig)
+    """Golden record survivorship and the evaluation of computed traits and segments."""
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     """Journey analytics: lookback window, half-lives, sessions, the conversion event, currency."""
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)

@@ -27,6 +27,8 @@ from tailor.privacy.service import PrivacyService
 from tailor.privacy.tombstone import ErasureGuard
 from tailor.process import Processor, Stage
 from tailor.process.volume import EventVolume
+from tailor.profiles.service import DefinitionService
+from tailor.profiles.stage import ProfileStage
 from tailor.store import EventLog, open_database
 from tailor.store.staging import STAGING_DIR, StagingLog
 
@@ -39,9 +41,18 @@ def default_stages(config: TailorConfig | None = None) -> list[Stage]:
     identity = config.identity
     graph = IdentityGraph(IdentifierNormaliser(identity.normalisation), identity.limits)
     matching = RecordMatching(normaliser=graph.normaliser)
-    # The erasure guard first: events of erased people must reach no other stage.
+    # The erasure guard first: events of erased people must reach no other stage. Consent comes
+    # before profiles, whose segments can require it.
     guard = ErasureGuard(graph.normaliser)
-    return [guard, EventVolume(), RecordTable(), matching, graph, ConsentStage(config.privacy)]
+    return [
+        guard,
+        EventVolume(),
+        RecordTable(),
+        matching,
+        graph,
+        ConsentStage(config.privacy),
+        ProfileStage(config.profiles),
+    ]
 
 
 class Runtime:
@@ -82,7 +93,10 @@ class Runtime:
             catch_up=self.writer.flush,
         )
 
+        loader.on_load = self.processor.wake
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
+        self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
+        self.definitions = DefinitionService(self.db, self.processor, self.profiles)
         self.connectors = ConnectorService(self.data_dir, self.db, self.writer)
         self.privacy = PrivacyService(self)
         self.privacy_scheduler = PrivacyScheduler(self)

@@ -64,7 +64,9 @@ def test_the_processor_reads_only_loaded_events(rt: Runtime) -> None:
     assert proc.head() == 0
     assert proc.run_once(proc.head()) == 0  # what the background loop does: no forced load
     assert set(proc.offsets().values()) == {0}
-    assert proc.run_once() == 3  # an explicit pass loads everything acknowledged first
+    # An explicit pass loads everything acknowledged first (the load wakes the background loop,
+    # which may be the one to apply it).
+    proc.run_once()
     assert set(proc.offsets().values()) == {3}
     assert rt.db.execute("SELECT sum(events)::INT FROM event_volume")[0][0] == 3
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +15,6 @@ from tailor.demo.synth import SynthConfig, generate
 from tailor.identity import IdentityGraph
 from tailor.process import Processor
 from tailor.runtime import Runtime
-from tests.conftest import DataDir
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 Message = dict[str, Any]
@@ -27,10 +24,15 @@ class Graph:
     """A runtime with the identity stage, fed messages and read back as profiles."""
 
     def __init__(
-        self, rt: Runtime, max_batch_events: int = 1000, limits: dict[str, int] | None = None
+        self,
+        rt: Runtime,
+        max_batch_events: int = 1000,
+        limits: dict[str, int] | None = None,
+        stage: IdentityGraph | None = None,
     ) -> None:
         self.rt = rt
-        stage = IdentityGraph() if limits is None else IdentityGraph(limits=limits)
+        if stage is None:
+            stage = IdentityGraph() if limits is None else IdentityGraph(limits=limits)
         self.proc = Processor(rt.db, [stage], max_batch_events=max_batch_events)
         self._ids = 0
 
@@ -68,25 +70,6 @@ class Graph:
                 "identity_event_hubs",
             )
         }
-
-
-@pytest.fixture
-def graph(data_dir: DataDir) -> Iterator[Graph]:
-    rt = Runtime(data_dir.path)
-    g = Graph(rt)
-    yield g
-    g.proc.close()
-    rt.close()
-
-
-@pytest.fixture
-def tight(data_dir: DataDir) -> Iterator[Graph]:
-    """A graph whose profiles hold at most two emails and three anonymous ids."""
-    rt = Runtime(data_dir.path)
-    g = Graph(rt, limits={"email": 2, "anonymous_id": 3})
-    yield g
-    g.proc.close()
-    rt.close()
 
 
 def identify(user: str | None, anon: str | None, **traits: str) -> Message:

@@ -127,6 +127,7 @@ def test_offsets_survive_a_restart(data_dir: DataDir) -> None:
             "record_matching": 5,
             "identity_graph": 5,
             "consent": 5,
+            "profiles": 5,
         }
         assert rt.processor.run_once() == 0
     finally:

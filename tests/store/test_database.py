@@ -35,6 +35,7 @@ def test_reopening_in_one_process_still_checkpoints_on_close(data_dir: DataDir) 
             "record_matching": 3,
             "identity_graph": 3,
             "consent": 3,
+            "profiles": 3,
         }
     finally:
         rt.close()

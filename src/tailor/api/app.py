@@ -17,6 +17,7 @@ from starlette.routing import Route
 from tailor.access.api import access_routes
 from tailor.analytics.api import analytics_routes
 from tailor.api.admin import admin_routes
+from tailor.api.definitions import definition_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
 from tailor.channels.routes import messaging_routes
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *collect_routes(),
         *admin_routes(),
         *profile_routes(),
+        *definition_routes(),
         *connector_routes(),
         *analytics_routes(),
         *privacy_routes(),

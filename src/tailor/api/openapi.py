@@ -8,6 +8,7 @@ import msgspec
 
 from tailor import __version__
 from tailor.analytics.api import analytics_paths
+from tailor.api.openapi_definitions import DEFINITION_TYPES, definition_paths
 from tailor.api.profiles import SplitRequest
 from tailor.channels.openapi import MESSAGING_SCHEMAS, messaging_paths
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
@@ -175,6 +176,7 @@ def openapi_document() -> dict[str, Any]:
             SplitRequest,
             SplitResult,
             OverrideList,
+            *DEFINITION_TYPES,
             *privacy_openapi.SCHEMA_TYPES,
             *MESSAGING_SCHEMAS,
         ],
@@ -243,6 +245,7 @@ def openapi_document() -> dict[str, Any]:
         extra={**not_found, **conflict},
     )
     _profile_paths(paths, not_found)
+    definition_paths(paths)
     paths.update(connector_paths())
     analytics_paths(paths)
     privacy_openapi.add_paths(paths)

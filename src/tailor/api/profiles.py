@@ -15,7 +15,8 @@ from tailor.api.admin import admin
 from tailor.api.auth import requires
 from tailor.collect.body import RequestError, read_body
 from tailor.collect.routes import error_response, json_response
-from tailor.identity.service import BadIdentifierError, NotFoundError
+from tailor.identity.service import BadIdentifierError, NotFoundError, Profile
+from tailor.profiles import view
 
 if TYPE_CHECKING:
     from tailor.identity.service import IdentityService
@@ -58,7 +59,7 @@ async def find_profile(request: Request) -> Response:
     service = _service(request)
     try:
         pid = await asyncio.to_thread(service.resolve, identifier)
-        return json_response(200, await asyncio.to_thread(service.profile, pid))
+        return json_response(200, await asyncio.to_thread(_full_profile, request, pid))
     except (NotFoundError, BadIdentifierError) as e:
         return _failure(e)
 
@@ -70,10 +71,26 @@ async def _by_id(request: Request, read: Callable[[str], object]) -> Response:
         return _failure(e)
 
 
+def _full_profile(request: Request, profile_id: str) -> Profile:
+    """The identity service's profile with its golden record, computed traits and segments."""
+    return view.enrich(request.app.state.runtime.db, _service(request).profile(profile_id))
+
+
 @admin
 async def get_profile(request: Request) -> Response:
     """A profile by id; the id of a profile merged into another resolves to that one."""
-    return await _by_id(request, _service(request).profile)
+    return await _by_id(request, lambda pid: _full_profile(request, pid))
+
+
+@admin
+async def trait_history(request: Request) -> Response:
+    """Every value one trait of a profile was given, with its source, event and time."""
+    service = _service(request)
+    db = request.app.state.runtime.db
+    trait = request.path_params["trait"]
+    return await _by_id(
+        request, lambda pid: {"trait": trait, "history": view.history(db, service.resolve_id(pid), trait)}
+    )
 
 
 @admin
@@ -117,6 +134,7 @@ def profile_routes() -> list[Route]:
         Route("/api/v1/profiles", find_profile, methods=["GET"]),
         Route("/api/v1/profiles/{id}", get_profile, methods=["GET"]),
         Route("/api/v1/profiles/{id}/identity", explain_identity, methods=["GET"]),
+        Route("/api/v1/profiles/{id}/traits/{trait}/history", trait_history, methods=["GET"]),
         Route("/api/v1/profiles/{id}/identity/split", split_identity, methods=["POST"]),
         Route("/api/v1/identity/overrides", list_overrides, methods=["GET"]),
     ]

@@ -6,7 +6,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
@@ -80,6 +80,8 @@ class EventLoader:
         self._thread: threading.Thread | None = None
         self.failing: str | None = None
         """The last loading error, while loads keep failing."""
+        self.on_load: Callable[[], None] | None = None
+        """Called after each load (the processor's `wake`), outside the loader's locks."""
         ((head,),) = run(self._cur, "SELECT coalesce(max(seq), 0) FROM events").fetchall()
         self.loaded_head: int = int(head)
         self.staged_head = self.loaded_head
@@ -179,6 +181,8 @@ class EventLoader:
             self._cond.notify_all()
         if self.staging.releasable(head):
             self._release(head)
+        if self.on_load is not None:
+            self.on_load()
 
     def _insert(self, tables: list[pa.Table]) -> int:
         """Appends the events above the loaded head in one transaction; returns the new head."""

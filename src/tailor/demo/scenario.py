@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tailor.analytics.demo import show_analytics
 from tailor.api import create_app
 from tailor.connectors.records import import_records, records_count
 from tailor.datadir import Credentials, init_data_dir
+from tailor.demo.segments import define_demo_segments, show_segments
 from tailor.demo.synth import RECORD_KINDS, SynthConfig, generate
 from tailor.exceptions import DataDirError
 from tailor.identity.scoring import score_profiles
@@ -167,10 +169,23 @@ def _send(
 
 def _state(runtime: Runtime) -> list[list[tuple[Any, ...]]]:
     """What the processing stages hold, to compare live state with a rebuild."""
-    return [
-        runtime.db.execute(f"SELECT * FROM {table} ORDER BY ALL")
-        for table in ("event_volume", "records", "identity_nodes", "identity_edges", "identity_refusals")
-    ]
+    runtime.processor.refresh()  # windows and merges due since the last batch
+    tables = (
+        "event_volume",
+        "records",
+        "identity_nodes",
+        "identity_edges",
+        "identity_refusals",
+        "profile_traits",
+        "profile_computed",
+        "segment_members (segment, profile_id)",
+    )
+    out = []
+    for table in tables:
+        name, _, columns = table.partition(" ")
+        select = columns.strip("()") or "*"
+        out.append(runtime.db.execute(f"SELECT {select} FROM {name} ORDER BY ALL"))
+    return out
 
 
 def _bar_chart(title: str, rows: list[tuple[str, int]], width: int = 40) -> Table:
@@ -293,6 +308,10 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
     with console.status("planning the customer base"):
         total = sum(1 for _ in base.events())
     runtime = Runtime(data_dir)
+    # One evaluation time for the whole run, so the live state and the rebuild see the same windows.
+    demo_now = datetime.now(UTC)
+    runtime.profiles.clock = lambda: demo_now
+    define_demo_segments(runtime)
     server = _Server(runtime, port)
     server.start()
     try:
@@ -324,6 +343,7 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
             rebuilt = _state(runtime)
         _summary(runtime, counts, imports, seconds, console)
         _identity_summary(runtime, base.truth(), console)
+        show_segments(runtime, console)
         verdict = "[green]equal[/green]" if live == rebuilt else "[red]DIFFERENT[/red]"
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
         show_analytics(runtime, data_dir, console)

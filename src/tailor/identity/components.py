@@ -32,10 +32,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+import numpy.typing as npt
+
 from tailor.process.stage import SqlStep
 
 PROFILE_ID = "'prof_' || left(md5({t} || ':' || {v}), 16)"
 """How a profile id is derived from the type and value of its earliest seen node."""
+
+PROFILE_HEX = (
+    "CASE WHEN regexp_full_match({0}, 'prof_[0-9a-f]{{16}}') THEN ('0x' || substr({0}, 6))::UBIGINT"
+    " ELSE error('not a profile id of the form prof_<16 hex digits>: ' || {0}) END"
+)
+"""SQL for the 64-bit number a profile id (`PROFILE_ID`) spells in hex, as the in-memory index keeps it."""
+
+
+def profile_id_text(numbers: npt.NDArray[np.uint64]) -> list[str]:
+    """The profile ids that `PROFILE_HEX` numbers spell."""
+    return [f"prof_{n:016x}" for n in numbers.tolist()]
+
+
+STORED_NODES = """SELECT k, type, value, first_seq, shared, component, profile_id
+FROM identity_nodes WHERE component IN (SELECT component FROM _idg_seedc)"""
+"""SQL for the stored nodes of the affected components, by scanning (see `component_steps`)."""
+
+STORED_EDGES = """SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
+FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0) OR b IN (SELECT k FROM _idg_cn0)"""
+"""SQL for the stored edges touching those nodes or new ones, by scanning (see `component_steps`)."""
 
 DEFAULT_LIMITS: Mapping[str, int] = {
     "crm_id": 5,
@@ -118,10 +141,17 @@ def _grouping(adj: str, nodes: str, out: str) -> list[SqlStep]:
     ]
 
 
-def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list[SqlStep]:
+def component_steps(
+    hi: int,
+    limits: Mapping[str, int] = DEFAULT_LIMITS,
+    stored_nodes: str = STORED_NODES,
+    stored_edges: str = STORED_EDGES,
+) -> list[SqlStep]:
     """Steps that recompute components, profiles, aliases and edge verdicts around the batch.
 
-    `hi` is the batch's last seq, with which merges and splits are logged.
+    `hi` is the batch's last seq, with which merges and splits are logged. `stored_nodes` and
+    `stored_edges` are queries for the graph's slice around the batch: by default scans of the
+    tables; the identity stage passes tables it filled from its in-memory index instead.
     """
     profile_id = PROFILE_ID.format(t="e.first.t", v="e.first.v")
     caps = " ".join(f"WHEN '{t}' THEN {int(n)}" for t, n in sorted(limits.items()))
@@ -132,19 +162,17 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
     return [
         # The nodes of every affected candidate component, by label, and the new nodes.
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_cn0 AS
+            f"""CREATE OR REPLACE TEMP TABLE _idg_cn0 AS
             SELECT k, type, value, first_seq, component AS old_component, profile_id AS old_profile,
                    shared AS old_shared
-            FROM identity_nodes WHERE component IN (SELECT component FROM _idg_seedc)
+            FROM ({stored_nodes})
             UNION ALL
             SELECT k, type, value, first_seq, NULL, NULL, FALSE FROM _idg_bnodes""",
             "_idg_cn0",
         ),
         # Their stored edges (an edge a split or the shared rule cut may lead out of them).
         SqlStep(
-            """CREATE OR REPLACE TEMP TABLE _idg_se AS
-            SELECT a, b, a_type, a_value, b_type, b_value, seq, linking, reason, shared, cut
-            FROM identity_edges WHERE a IN (SELECT k FROM _idg_cn0) OR b IN (SELECT k FROM _idg_cn0)""",
+            f"CREATE OR REPLACE TEMP TABLE _idg_se AS {stored_edges}",
             "_idg_se",
         ),
         SqlStep(
@@ -262,6 +290,54 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
             SELECT old_id, target FROM old WHERE old_id NOT IN (SELECT profile_id FROM _idg_new)""",
             "_idg_absorbed",
         ),
+        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and how many
+        # people it was seen with; the rest link when both ends joined the same profile. An edge
+        # leading out of the affected components (only ever a cut or shared one) keeps its verdict,
+        # but for the count of people when its shared end was seen again.
+        SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _idg_verdict AS
+            SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
+                   CASE WHEN e.cut THEN FALSE
+                        WHEN e.shared_end IS NOT NULL OR e.non_linking THEN TRUE
+                        ELSE e.outside AND e.shared END AS shared,
+                   e.cut,
+                   CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
+                   CASE
+                       WHEN e.cut THEN e.reason
+                       WHEN e.non_linking
+                       THEN CASE WHEN e.a_type IN ({non_linking}) THEN e.a_type || ' ' || e.a_value
+                                 ELSE e.b_type || ' ' || e.b_value END
+                            || ' is a fixed-line number, shared by a household or an office, '
+                            || 'so it links no one'
+                       WHEN e.shared_end IS NOT NULL AND cs.users IS NOT NULL
+                       THEN CASE WHEN cs.type IN ('anonymous_id', 'device_id') THEN 'shared device: '
+                                 ELSE 'shared identifier: ' END
+                            || cs.type || ' ' || cs.value || ' was seen with ' || cs.users || ' '
+                            || replace(cs.anchor_type, '_id', '') || ' ids, so it links none of them'
+                       WHEN e.excluded THEN e.reason
+                       WHEN ga.grp = gb.grp THEN NULL
+                       WHEN o.id IS NOT NULL
+                       THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
+                            || ' values and ' || o.type || ' ' || o.value || ' was seen after them'
+                       ELSE 'one user_id per profile: refused, as it would join user_id '
+                            || substr(ga.grp, 3) || ' and user_id ' || substr(gb.grp, 3)
+                   END AS reason,
+                   e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
+            FROM _idg_ce e
+            LEFT JOIN _idg_cn cs ON cs.id = e.shared_end
+            LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
+            LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
+            QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",
+            "_idg_verdict",
+        ),
+        *write_steps(hi),
+    ]
+
+
+def write_steps(hi: int) -> list[SqlStep]:
+    """Steps that write a batch's outcome (`_idg_new`, `_idg_absorbed`, `_idg_verdict`, `_idg_benew`)
+    to the tables: merges and splits logged with `hi`, aliases, nodes and edges."""
+    return [
         # A profile id that appears for nodes of a profile that still exists split off it.
         SqlStep(
             f"""INSERT INTO profile_changes
@@ -302,46 +378,6 @@ def component_steps(hi: int, limits: Mapping[str, int] = DEFAULT_LIMITS) -> list
             SELECT k, type, value, first_seq, shared, component, profile_id FROM _idg_new
             WHERE old_component IS NULL""",
             "identity_nodes (new)",
-        ),
-        # Edge verdicts: a cut edge keeps its reason; a shared one names the device and how many
-        # people it was seen with; the rest link when both ends joined the same profile. An edge
-        # leading out of the affected components (only ever a cut or shared one) keeps its verdict,
-        # but for the count of people when its shared end was seen again.
-        SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE _idg_verdict AS
-            SELECT e.a, e.b, e.a_type, e.a_value, e.b_type, e.b_value, e.new,
-                   CASE WHEN e.cut THEN FALSE
-                        WHEN e.shared_end IS NOT NULL OR e.non_linking THEN TRUE
-                        ELSE e.outside AND e.shared END AS shared,
-                   e.cut,
-                   CASE WHEN e.excluded THEN FALSE ELSE ga.grp = gb.grp END AS linking,
-                   CASE
-                       WHEN e.cut THEN e.reason
-                       WHEN e.non_linking
-                       THEN CASE WHEN e.a_type IN ({non_linking}) THEN e.a_type || ' ' || e.a_value
-                                 ELSE e.b_type || ' ' || e.b_value END
-                            || ' is a fixed-line number, shared by a household or an office, '
-                            || 'so it links no one'
-                       WHEN e.shared_end IS NOT NULL AND cs.users IS NOT NULL
-                       THEN CASE WHEN cs.type IN ('anonymous_id', 'device_id') THEN 'shared device: '
-                                 ELSE 'shared identifier: ' END
-                            || cs.type || ' ' || cs.value || ' was seen with ' || cs.users || ' '
-                            || replace(cs.anchor_type, '_id', '') || ' ids, so it links none of them'
-                       WHEN e.excluded THEN e.reason
-                       WHEN ga.grp = gb.grp THEN NULL
-                       WHEN o.id IS NOT NULL
-                       THEN 'limit: refused, as the profile already holds ' || o.cap || ' ' || o.type
-                            || ' values and ' || o.type || ' ' || o.value || ' was seen after them'
-                       ELSE 'one user_id per profile: refused, as it would join user_id '
-                            || substr(ga.grp, 3) || ' and user_id ' || substr(gb.grp, 3)
-                   END AS reason,
-                   e.linking AS old_linking, e.reason AS old_reason, e.shared AS old_shared, e.seq
-            FROM _idg_ce e
-            LEFT JOIN _idg_cn cs ON cs.id = e.shared_end
-            LEFT JOIN _idg_new ga ON ga.id = e.src LEFT JOIN _idg_new gb ON gb.id = e.dst
-            LEFT JOIN _idg_over o ON o.id = e.src OR o.id = e.dst
-            QUALIFY row_number() OVER (PARTITION BY e.a, e.b ORDER BY o.id NULLS LAST) = 1""",
-            "_idg_verdict",
         ),
         SqlStep(
             """UPDATE identity_edges SET linking = v.linking, reason = v.reason, shared = v.shared

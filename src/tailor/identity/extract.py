@@ -12,6 +12,14 @@ import pyarrow as pa
 from tailor.identity.exceptions import UnknownIdentifierTypeError
 from tailor.identity.identifiers import BUILTIN_TYPES
 from tailor.identity.normalise import IdentifierNormaliser
+from tailor.identity.sql_normalise import (
+    email_select,
+    patterns_ok,
+    phone_select,
+    sql_literal,
+    trimmed,
+    usable,
+)
 from tailor.process.stage import BATCH_VIEW, SqlStep
 from tailor.store.database import Database
 
@@ -87,6 +95,9 @@ def register_normaliser(
             fields=list(_RESULT),
         )
 
+    def check_patterns(types: pa.Array, values: pa.Array) -> pa.Array:
+        return pa.array(patterns_ok(normaliser, types.to_pylist(), values.to_pylist()), pa.bool_())
+
     cur = db.cursor()
     # Already registered on this database when another stage shares the normaliser.
     with contextlib.suppress(duckdb.CatalogException):
@@ -97,15 +108,17 @@ def register_normaliser(
             duckdb.struct_type({"value": "VARCHAR", "reason": "VARCHAR", "type": "VARCHAR"}),
             type=duckdb.func.ARROW,
         )
+    with contextlib.suppress(duckdb.CatalogException):
+        cur.create_function(
+            name + _PATTERNS, check_patterns, ["VARCHAR", "VARCHAR"], "BOOLEAN", type=duckdb.func.ARROW
+        )
     return name, cur
 
 
-_SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x3001)) if c.isspace())
-"""An RE2 character class body of every character Python's str.strip() removes (all below U+3001)."""
+_PATTERNS = "_patterns_ok"
+"""Suffix of the name of the SQL function that checks SQL-normalised values against blocked patterns."""
 
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_lit = sql_literal
 
 
 def sql_id_normalisation(
@@ -118,7 +131,7 @@ def sql_id_normalisation(
     faster. Emails, phones and names still go through Python (their libraries have no SQL form).
     """
     limit = normaliser.rules.max_length
-    text = f"regexp_replace({raw_col}, '^[{_SPACE}]+|[{_SPACE}]+$', '', 'g')"
+    text = trimmed(raw_col)
     branches = []
     for name in types:
         blocked = sorted(normaliser.blocked_values(name))
@@ -145,8 +158,14 @@ def sql_id_normalisation(
               FROM (SELECT {text} AS t)))"""
 
 
-def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[SqlStep]:
+def extraction_steps(
+    function: str, normaliser: IdentifierNormaliser, sql_emails_phones: bool = True
+) -> list[SqlStep]:
     """Steps that build the batch's identifiers and the values that cannot be used.
+
+    With `sql_emails_phones` the common forms of emails and phone numbers are normalised in SQL
+    (`tailor.identity.sql_normalise`): worth it for a large batch; for a small one, compiling the
+    phone patterns costs more than the few Python calls it saves. Both give the same outcome.
 
     - `_idg_keys` (k, type, value, priority): each distinct identifier once. `k` is its key, a
       64-bit number derived from type and value by MD5: every join of the graph runs on it rather
@@ -163,6 +182,23 @@ def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[Sq
     opaque += [n for n, kind in normaliser.rules.custom_types.items() if kind == "id"]
     opaque_sql = ", ".join(_lit(t) for t in opaque)
     sql_norm = sql_id_normalisation(normaliser, opaque, "id_type", "raw")
+    # Emails and phone numbers in their common forms are normalised in SQL as well (the rest, and
+    # every refusal with its reason, by the Python function): see `tailor.identity.sql_normalise`.
+    fast_selects: dict[str, str | None] = {"phone": phone_select(normaliser, "{source}")}
+    emails = ["email", *(n for n, kind in normaliser.rules.custom_types.items() if kind == "email")]
+    fast_selects.update((t, email_select(normaliser, t, "{source}")) for t in emails)
+    fast = {
+        t: sql for t, sql in fast_selects.items() if sql_emails_phones and sql is not None and usable(sql)
+    }
+    fast_sql = ", ".join(_lit(t) for t in fast) or "''"  # no type is named ''; NOT IN (NULL) is never true
+    fast_rows = (
+        " UNION ALL ".join(
+            sql.replace("{source}", f"(SELECT * FROM d WHERE id_type = {_lit(t)})") for t, sql in fast.items()
+        )
+        or "SELECT h, id_type, raw, NULL AS f FROM d WHERE FALSE"
+    )
+    slow = f"{function}(id_type, raw)"
+    outcome = "{'value': f.value, 'reason': NULL::VARCHAR, 'type': f.type}"
     return [
         SqlStep(f"CREATE OR REPLACE TEMP TABLE _idg_src AS {_SOURCE_PASS}", "_idg_src"),
         # Within a batch, raw values are joined by DuckDB's 64-bit hash of (type, raw) rather than
@@ -175,10 +211,17 @@ def extraction_steps(function: str, normaliser: IdentifierNormaliser) -> list[Sq
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_norm AS
             WITH d AS (SELECT DISTINCT h, id_type, raw FROM _idg_raw),
+            fast AS ({fast_rows}),
             n AS (
                 SELECT h, id_type, raw, {sql_norm} AS n FROM d WHERE id_type IN ({opaque_sql})
                 UNION ALL
-                SELECT h, id_type, raw, {function}(id_type, raw) FROM d WHERE id_type NOT IN ({opaque_sql})
+                SELECT h, id_type, raw,
+                       CASE WHEN f.value IS NOT NULL AND {function}{_PATTERNS}(id_type, f.value)
+                            THEN {outcome} ELSE {slow} END
+                FROM fast
+                UNION ALL
+                SELECT h, id_type, raw, {slow} FROM d
+                WHERE id_type NOT IN ({opaque_sql}) AND id_type NOT IN ({fast_sql})
             )
             SELECT h, id_type, raw, n.value AS value, n.reason AS reason, n.type AS kept_as,
                    CASE n.type {priority} ELSE {len(PRIORITY)} END AS priority,

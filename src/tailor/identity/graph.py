@@ -19,16 +19,27 @@ Each event's hub is kept (`identity_event_hubs`), so an event belongs to its hub
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 
 import duckdb
 
 from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
+from tailor.identity.index import GraphIndex
+from tailor.identity.live import apply_live
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
 from tailor.identity.record_matching import MATCH_DDL
-from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
+from tailor.process.stage import BATCH_VIEW, Batch, SqlStep, run_steps
 from tailor.store.database import Database
+
+log = logging.getLogger(__name__)
+
+_KEY_FILTER_MAX = 5000
+
+SQL_NORMALISATION_EVENTS = 20_000
+"""From how many events a batch normalises emails and phone numbers in SQL (see `extraction_steps`)."""
 
 TABLES = (
     "identity_nodes",
@@ -110,6 +121,15 @@ CREATE TABLE IF NOT EXISTS profile_aliases (
 CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FROM identity_nodes;
 """
 
+# A live batch changes a few nodes and edges of tables with millions of rows. Without an index each
+# UPDATE scans the table for them; with these ART indexes a join with a small batch-side table is
+# pushed down as a key filter and DuckDB reads the rows through the index (a lookup by key, such as
+# a profile lookup by identifier, too).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS identity_nodes_k ON identity_nodes (k);
+CREATE INDEX IF NOT EXISTS identity_edges_a ON identity_edges (a);
+"""
+
 NODE_KEY = "md5_number_lower({t} || ':' || {v})"
 """SQL for an identifier's key, from its type and normalised value."""
 
@@ -126,16 +146,21 @@ def cut_by_override(e: str, only: str = "TRUE") -> str:
 _SHARED = ", ".join(f"'{t}'" for t in SHARED_TYPES)
 
 # From the batch's identifiers to its new nodes, new edges and the inputs of the component steps.
-_GRAPH_STEPS = [
-    # Existing nodes of the batch, found by key; a key that names another value is a collision.
-    SqlStep(
-        """CREATE OR REPLACE TEMP TABLE _idg_known AS
-        SELECT k, type, value, component FROM identity_nodes
-        WHERE k IN (
-            SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m
-        )""",
-        "_idg_known",
-    ),
+# Existing nodes of the batch, found by key (a scan; the in-memory index finds them otherwise).
+_KNOWN = SqlStep(
+    """CREATE OR REPLACE TEMP TABLE _idg_known AS
+    SELECT k, type, value, component FROM identity_nodes
+    WHERE k IN (SELECT k FROM _idg_keys UNION ALL SELECT a FROM _idg_m UNION ALL SELECT b FROM _idg_m)""",
+    "_idg_known",
+)
+
+_SEEDC = SqlStep(
+    "CREATE OR REPLACE TEMP TABLE _idg_seedc AS SELECT DISTINCT component FROM _idg_known",
+    "_idg_seedc",
+)
+
+_COLLISION_STEPS = [
+    # A key of the batch that names another value than the known node's is a collision.
     SqlStep(
         """CREATE OR REPLACE TEMP TABLE _idg_collide AS
         SELECT i.k, i.type, i.value, n.type AS other_type, n.value AS other_value
@@ -155,6 +180,10 @@ _GRAPH_STEPS = [
     ),
     SqlStep("DELETE FROM _idg_ids WHERE k IN (SELECT k FROM _idg_collide)", "_idg_ids (collisions)"),
     SqlStep("DELETE FROM _idg_keys WHERE k IN (SELECT k FROM _idg_collide)", "_idg_keys (collisions)"),
+]
+
+# From the batch's identifiers (collisions removed) to its new nodes and edges.
+_EDGE_STEPS = [
     SqlStep(
         """INSERT INTO identity_refusals SELECT * FROM _idg_bad
         ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, events = events + excluded.events""",
@@ -237,10 +266,6 @@ _GRAPH_STEPS = [
         + """ AS overridden FROM _idg_batch_edges be)""",
         "_idg_be",
     ),
-    SqlStep(
-        "CREATE OR REPLACE TEMP TABLE _idg_seedc AS SELECT DISTINCT component FROM _idg_known",
-        "_idg_seedc",
-    ),
 ]
 
 _TEMP_TABLES = (
@@ -281,34 +306,91 @@ _TEMP_TABLES = (
 
 
 class IdentityGraph:
-    """The processing stage that stitches each micro-batch's identifiers into the identity graph."""
+    """The processing stage that stitches each micro-batch's identifiers into the identity graph.
+
+    A rebuild (a batch from the start of the log) is all SQL. Later batches read the graph's slice
+    around them from an in-memory `GraphIndex` instead of scanning the tables (`in_memory_index`,
+    on by default): it is loaded from the tables at the first such batch and follows each batch's
+    outcome. The index records the offset it reflects; a batch that does not start there (after
+    a failed transaction, a split or a rebuild) loads it again, so it cannot drift from the tables.
+    """
 
     name = "identity_graph"
 
     def __init__(
-        self, normaliser: IdentifierNormaliser | None = None, limits: Mapping[str, int] = DEFAULT_LIMITS
+        self,
+        normaliser: IdentifierNormaliser | None = None,
+        limits: Mapping[str, int] = DEFAULT_LIMITS,
+        in_memory_index: bool = True,
     ) -> None:
         self.normaliser = default_normaliser() if normaliser is None else normaliser
         self.limits = dict(limits)
+        self.in_memory_index = in_memory_index
         self._function: str | None = None
         self._owner: duckdb.DuckDBPyConnection | None = None
+        self._index: GraphIndex | None = None
+        self._index_at = -1
 
     def setup(self, db: Database) -> None:
         """Creates the identity tables and registers the normalisation function."""
         db.ddl(_DDL)
+        db.ddl(_INDEXES)
         # Matches come from the record-matching stage; the table exists even when it does not run.
         db.ddl(MATCH_DDL)
         self._function, self._owner = register_normaliser(db, self.normaliser)
 
     def reset(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Empties the graph and its profiles, keeping the aliases of ids already handed out."""
+        self._index = None
         for table in TABLES:
             cur.execute(f"DELETE FROM {table}")
 
     def steps(self, batch: Batch) -> list[SqlStep]:
-        """Extraction, edges and merge rules, then the profiles of every component the batch touched."""
+        """None: the stage's SQL runs in `apply`, around the reads of its in-memory index."""
+        return []
+
+    def sql_steps(self, batch: Batch) -> list[SqlStep]:
+        """The whole batch as SQL: extraction, edges and merge rules, then the touched components."""
+        return [
+            *self._extraction(batch),
+            _KNOWN,
+            *_COLLISION_STEPS,
+            *_EDGE_STEPS,
+            _SEEDC,
+            *component_steps(batch.hi, self.limits),
+            *_cleanup(),
+        ]
+
+    def apply(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        """Folds the batch into the graph, in the batch's transaction."""
+        if batch.full or not self.in_memory_index:
+            self._index = None
+            run_steps(cur, self.name, self.sql_steps(batch))
+            return
+        try:
+            self._apply_indexed(cur, batch)
+        except BaseException:
+            self._index = None  # it may hold part of a batch that will be rolled back
+            raise
+
+    def load_index(self, cur: duckdb.DuckDBPyConnection) -> GraphIndex:
+        """Loads the in-memory index from the tables as they are now (it loads itself when needed)."""
+        started = time.perf_counter()
+        self._index = GraphIndex.load(cur)
+        offset = cur.execute('SELECT "offset" FROM stage_offsets WHERE stage = ?', [self.name]).fetchall()
+        self._index_at = int(offset[0][0]) if offset else 0
+        log.info(
+            "identity index: %d nodes, %d edges, %.0f MB, loaded in %.2f s",
+            self._index.nodes,
+            self._index.edges,
+            self._index.nbytes() / 1e6,
+            time.perf_counter() - started,
+        )
+        return self._index
+
+    def _extraction(self, batch: Batch) -> list[SqlStep]:
         if self._function is None:
-            raise RuntimeError("IdentityGraph.setup() must run before steps()")
+            raise RuntimeError("IdentityGraph.setup() must run before a batch")
         key = NODE_KEY.format(t="'record'", v="{}")
         matches = SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_m AS
@@ -317,13 +399,24 @@ class IdentityGraph:
             FROM identity_matches WHERE found_in = {int(batch.hi)}""",
             "_idg_m",
         )
-        return [
-            matches,
-            *extraction_steps(self._function, self.normaliser),
-            *_GRAPH_STEPS,
-            *component_steps(batch.hi, self.limits),
-            *_cleanup(),
-        ]
+        # A rebuild always does, so that tests comparing live batches with a rebuild cover both.
+        large = batch.full or batch.hi - batch.lo >= SQL_NORMALISATION_EVENTS
+        return [matches, *extraction_steps(self._function, self.normaliser, large)]
+
+    def _apply_indexed(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        index = self._index
+        if index is None or self._index_at != batch.lo:
+            index = self.load_index(cur)
+        run_steps(cur, self.name, self._extraction(batch))
+        # DuckDB reads a join's few hundred keys through the ART indexes only when it may push them
+        # down as a filter: by default up to 50, fewer than a batch often updates.
+        cur.execute(f"SET SESSION dynamic_or_filter_threshold = {_KEY_FILTER_MAX}")
+        try:
+            apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
+        finally:
+            cur.execute("RESET dynamic_or_filter_threshold")
+        # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.
+        self._index_at = batch.hi
 
     def override_steps(self, override_id: str, hi: int) -> list[SqlStep]:
         """Steps that apply a stored override (a removed edge or a blocked identifier) to the live graph.
@@ -332,6 +425,7 @@ class IdentityGraph:
         wrongly merged profile splits; `hi` is the seq up to which the graph is applied, with which
         the split is logged.
         """
+        self._index = None  # the split changes the graph outside a batch
         oid = override_id.replace("'", "''")
         this = f"o.id = '{oid}'"
         key_a = NODE_KEY.format(t="a_type", v="a_value")
@@ -374,4 +468,5 @@ class IdentityGraph:
 
 
 def _cleanup() -> list[SqlStep]:
-    return [SqlStep(f"DROP TABLE IF EXISTS {t}", "cleanup") for t in _TEMP_TABLES]
+    # One statement string: 33 separate round trips cost several milliseconds of a live batch.
+    return [SqlStep("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES), "cleanup")]

@@ -63,12 +63,16 @@ class Device(msgspec.Struct):
 
 
 class TraitValue(msgspec.Struct):
-    """A trait's latest value and where it came from."""
+    """A trait's surviving value and where it came from."""
 
     value: Any
     source_id: str
     seq: int
     at: datetime
+    policy: str | None = None
+    """The survivorship policy that chose it (see `tailor.profiles.golden`)."""
+    observations: int | None = None
+    """How many times the trait was given, by every source together."""
 
 
 class Profile(msgspec.Struct):
@@ -85,7 +89,7 @@ class Profile(msgspec.Struct):
     sources: list[str]
     traits: dict[str, TraitValue]
     computed_traits: dict[str, Any]
-    segments: list[str]
+    segments: list[Any]
     consents: list[Any]
 
 

@@ -15,7 +15,12 @@ a person's events in every row group:
   defaults kept), the old one dropped and the copy renamed; a checkpoint frees every old block;
   a filler table of random numbers as large as the free space is written (DuckDB fills free blocks
   first) and dropped, and the WAL is emptied by the last checkpoint; staging-log segments are
-  sealed and, once loaded, deleted.
+  sealed and, once loaded, deleted;
+- and the metadata: a segment's statistics (its smallest and largest value, the first 12 bytes of
+  each) live in metadata sub-blocks of 4 KB inside shared blocks, which a rewrite frees without
+  overwriting. Found by a phone number that was the smallest value of a segment of traits. So
+  filler tables of many columns are written until every sub-block that was free in the old
+  metadata blocks holds filler metadata (new metadata blocks start empty), then dropped.
 
 `COPY FROM DATABASE` into a new file does the same work, but the running server would have to
 close and reopen every connection; the steps above run on the live store. Either way the cost
@@ -36,6 +41,7 @@ from tailor.store.database import Database
 log = logging.getLogger(__name__)
 
 FILLER = "_privacy_filler"
+METADATA_FILLER = "_privacy_metadata_filler"
 
 
 class Compaction(msgspec.Struct):
@@ -57,7 +63,7 @@ def rewrite_tables(db: Database) -> int:
     cur = db.cursor()
     try:
         for name, sql in tables:
-            if name == FILLER:
+            if name == FILLER or name.startswith(METADATA_FILLER):
                 continue
             fresh = f"{name}__compact"
             quoted = f'"{name}"'
@@ -94,6 +100,31 @@ def overwrite_free_blocks(db: Database) -> int:
     return int(free)
 
 
+def overwrite_free_metadata(db: Database, limit: int = 200) -> int:
+    """Fills every free sub-block of the existing metadata blocks with filler metadata; returns how many."""
+
+    def free_in(blocks: set[int]) -> int:
+        rows = db.execute("SELECT block_id, free_blocks FROM pragma_metadata_info()")
+        return sum(int(free) for block, free in rows if int(block) in blocks)
+
+    old = {int(block) for (block,) in db.execute("SELECT block_id FROM pragma_metadata_info()")}
+    first = free_in(old)
+    made = 0
+    # Each filler table writes the metadata of 64 column segments (about 2-3 sub-blocks).
+    columns = ", ".join(f"'filler' AS c{j}" for j in range(64))
+    while free_in(old) and made < limit:
+        db.execute(f"CREATE TABLE {METADATA_FILLER}_{made} AS SELECT {columns} FROM range(16)")
+        db.execute("FORCE CHECKPOINT")
+        made += 1
+    if free_in(old):
+        log.warning("compaction: %d metadata sub-blocks could not be overwritten", free_in(old))
+    for i in range(made):
+        db.execute(f"DROP TABLE {METADATA_FILLER}_{i}")
+    if made:
+        db.execute("FORCE CHECKPOINT")
+    return first
+
+
 def compact(db: Database, loader: EventLoader | None) -> Compaction:
     """Rewrites every table, overwrites every free block, and deletes loaded staging segments.
 
@@ -107,10 +138,12 @@ def compact(db: Database, loader: EventLoader | None) -> Compaction:
             tables = rewrite_tables(db)
             db.execute("FORCE CHECKPOINT")
             free = overwrite_free_blocks(db)
+            overwrite_free_metadata(db)
     else:
         tables = rewrite_tables(db)
         db.execute("FORCE CHECKPOINT")
         free = overwrite_free_blocks(db)
+        overwrite_free_metadata(db)
     deleted = loader.staging.release(loader.loaded_head) if loader is not None else 0
     size = db.path.stat().st_size if db.path is not None else 0
     result = Compaction(time.perf_counter() - started, tables, free, deleted, size)

@@ -37,6 +37,7 @@ class Processor:
         self.interval_s = interval_s
         self._cur = db.cursor()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
         self.head_source = head_source
@@ -88,6 +89,12 @@ class Processor:
                 lo = hi
             return head - start
 
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Holds off every micro-batch and refresh while the caller works on the processor's cursor."""
+        with self._run_lock:
+            yield self._cur
+
     def run_exclusive(self, stage_name: str, make_steps: Callable[[int], list[SqlStep]]) -> int:
         """Runs steps that change a stage's state outside a micro-batch (a user's split), in one transaction.
 
@@ -106,14 +113,25 @@ class Processor:
                 raise
             return hi
 
-    @contextmanager
-    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Holds off micro-batches and yields the processor's cursor (no transaction is open).
-
-        For work that changes several stages' state at once outside a batch (an erasure).
-        """
+    def refresh(self) -> int:
+        """Runs what stages have due outside a micro-batch (see `Refreshing`); returns how many did."""
+        ran = 0
         with self._run_lock:
-            yield self._cur
+            for stage in self.stages:
+                refresh = getattr(stage, "refresh", None)
+                if refresh is None:
+                    continue
+                cur = self._cur
+                cur.execute("BEGIN")
+                try:
+                    steps = refresh(cur)
+                    run_steps(cur, stage.name, steps)
+                    cur.execute("COMMIT")
+                except Exception:
+                    cur.execute("ROLLBACK")
+                    raise
+                ran += bool(steps)
+        return ran
 
     def rebuild(self) -> None:
         """Empties every stage and replays the whole event log through them as one batch."""
@@ -173,6 +191,7 @@ class Processor:
     def stop(self) -> None:
         """Stops the loop after the batch in progress."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -182,16 +201,23 @@ class Processor:
         self.stop()
         self._cur.close()
 
+    def wake(self) -> None:
+        """Says that events were loaded: the loop runs now instead of at the end of its interval."""
+        self._wake.set()
+
     def _loop(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
-            # Sleep a whole interval even when woken early, so that a busy collector yields
+            # Woken by a load, or at the latest after an interval (time-based refreshes). Loads come
+            # at most every `load_delay_ms` or per row group, so a busy collector still yields
             # micro-batches of many events rather than one transaction per commit.
-            self._stop.wait(backoff)
+            self._wake.wait(backoff)
+            self._wake.clear()
             if self._stop.is_set():
                 break
             try:
                 self.run_once(self.head())  # what is loaded: no forced, small loads
+                self.refresh()
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:

@@ -54,6 +54,21 @@ class Stage(Protocol):
         ...
 
 
+class Refreshing(Protocol):
+    """A stage whose state also changes without new events: windows that expire, profiles split by a user.
+
+    The processor calls `refresh` after each pass over the log, in a transaction of its own, with no
+    micro-batch running; the stage returns the steps that bring its state up to date (none when
+    nothing is due).
+    """
+
+    name: str
+
+    def refresh(self, cur: duckdb.DuckDBPyConnection) -> list[SqlStep]:
+        """The steps due now; an empty list when nothing is."""
+        ...
+
+
 def run_steps(cur: duckdb.DuckDBPyConnection, stage: str, steps: list[SqlStep]) -> None:
     """Runs a stage's steps in order, logging each with its duration."""
     for step in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,9 +58,21 @@ class Database:
         with self._lock:
             run(self._con, sql)
 
-    def checkpoint(self) -> None:
-        """Folds the write-ahead log into the database file."""
-        self.execute("CHECKPOINT")
+    def checkpoint(self, wait_s: float = 10.0) -> None:
+        """Folds the write-ahead log into the database file, waiting for open write transactions.
+
+        A plain CHECKPOINT fails while another thread (the processor, the loader) is inside a
+        write transaction; those are short, so it is tried again until `wait_s` has passed.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.execute("CHECKPOINT")
+                return
+            except StoreError as e:
+                if "other write transactions" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         """Closes the database; cursors made from it stop working."""

@@ -1,0 +1,174 @@
+"""Event to `segment entered` in the running server: how long after an event its segment entry is recorded.
+
+    python bench/segment_latency.py [--people 2000] [--probes 200] [--background 500]
+
+Starts `tailor serve` on a fresh data directory, loads the synthetic customer base (`--people`)
+through `/v1/batch`, saves the demo's segments plus one probe segment (`Latency Probe` seen at
+least once), and keeps a background load of other events (`--background` events/s, 100-event
+batches). Then every 100 ms it sends one `/v1/track` `Latency Probe` event of a new user and
+watches `/api/v1/segment-changes` (polled every 20 ms) for that person's entry. The latency is
+from just before the request to the poll that first sees the entry (so it includes up to 20 ms
+of polling). The baseline, measured in the same run, is the `/v1/track` round trip itself: the
+time to a durable acknowledgement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tailor.datadir import init_data_dir
+from tailor.demo.segments import DEMO_SEGMENTS
+from tailor.demo.synth import SynthConfig, generate
+
+PROBE = {"name": "latency_probe", "condition": {"event": "Latency Probe"}}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--probes", type=int, default=200)
+    parser.add_argument("--background", type=int, default=500, help="background events per second")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        creds = init_data_dir(data)
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = (Path(tmp) / "server.log").open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tailor.cli", "serve", "--data", str(data), "--port", str(port)],
+            stdout=log,
+            stderr=log,
+        )
+        admin = {"Authorization": f"Bearer {creds.admin_token}"}
+        write = {"X-Write-Key": creds.write_key}
+        client = httpx.Client(timeout=60)
+        try:
+            for _ in range(300):
+                try:
+                    if client.get(f"{url}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            events = list(generate(SynthConfig(people=args.people, seed=5)).events())
+            started = time.perf_counter()
+            for i in range(0, len(events), 500):
+                client.post(
+                    f"{url}/v1/batch", json={"batch": events[i : i + 500]}, headers=write
+                ).raise_for_status()
+            print(
+                f"loaded {len(events):,} events of {args.people:,} people in {time.perf_counter() - started:.1f} s"
+            )
+            for body in [*DEMO_SEGMENTS, PROBE]:
+                client.post(f"{url}/api/v1/segments", json=body, headers=admin).raise_for_status()
+            last = 0
+            while page := client.get(
+                f"{url}/api/v1/segment-changes?after={last}&limit=100000", headers=admin
+            ).json()["changes"]:
+                last = page[-1]["id"]  # the back-fill's entries: the probe watches what comes after
+
+            stop = threading.Event()
+            background = events[: 20 * 100]
+
+            def load() -> None:
+                c = httpx.Client(timeout=60)
+                i = 0
+                while not stop.is_set():
+                    batch = [
+                        {**e, "messageId": f"bg-{i}-{j}"}
+                        for j, e in enumerate(background[(i % 20) * 100 : (i % 20 + 1) * 100])
+                    ]
+                    c.post(f"{url}/v1/batch", json={"batch": batch}, headers=write)
+                    i += 1
+                    stop.wait(100 / max(1, args.background))
+
+            threads = [threading.Thread(target=load, daemon=True)] if args.background else []
+            for t in threads:
+                t.start()
+            sent: dict[str, float] = {}
+            acks: list[float] = []
+            seen: dict[str, float] = {}
+            probe_client = httpx.Client(timeout=60)
+
+            def poll() -> None:
+                nonlocal last
+                c = httpx.Client(timeout=60)
+                while not stop.is_set() or len(seen) < len(sent):
+                    r = c.get(
+                        f"{url}/api/v1/segment-changes?segment=latency_probe&after={last}", headers=admin
+                    )
+                    now = time.perf_counter()
+                    for change in r.json()["changes"]:
+                        last = max(last, change["id"])
+                        if change["change"] == "entered":
+                            seen.setdefault(change["profile_id"], now)
+                    if stop.is_set() and time.perf_counter() > deadline:
+                        return
+                    time.sleep(0.02)
+
+            deadline = float("inf")
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            for i in range(args.probes):
+                user = f"probe-{i}"
+                t0 = time.perf_counter()
+                probe_client.post(
+                    f"{url}/v1/track", json={"userId": user, "event": "Latency Probe"}, headers=write
+                ).raise_for_status()
+                acks.append(time.perf_counter() - t0)
+                sent[user] = t0
+                time.sleep(0.1)
+            deadline = time.perf_counter() + 30
+            stop.set()
+            poller.join(60)
+            latencies = []
+            for user, t0 in sent.items():
+                r = client.get(f"{url}/api/v1/profiles?identifier=user_id:{user}", headers=admin)
+                pid = r.json()["profile_id"]
+                if pid in seen:
+                    latencies.append(seen[pid] - t0)
+            missing = len(sent) - len(latencies)
+            p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
+            a50, a95 = statistics.median(acks), _percentile(acks, 0.95)
+            print(
+                f"event -> segment entered: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+                f" ({len(latencies)} probes, {missing} not seen)"
+            )
+            print(
+                f"baseline /v1/track acknowledgement: p50 {a50 * 1000:.1f} ms, p95 {a95 * 1000:.1f} ms;"
+                f" p95 ratio {p95 / a95:.0f}x"
+            )
+            stats: dict[str, Any] = client.get(f"{url}/api/v1/stats", headers=admin).json()
+            print(f"events stored {stats['events_total']:,}; background {args.background} events/s")
+        finally:
+            server.terminate()
+            server.wait(60)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""A live micro-batch of the identity graph: its slice read from the in-memory index, its merge rules
+computed in Python (`tailor.identity.stitch`), its outcome written by the same SQL as a rebuild's.
+
+The batch's identifiers are extracted and its edges formed in SQL (`tailor.identity.extract` and
+the edge steps of `tailor.identity.graph`), as in a rebuild. Then, instead of scanning the node and
+edge tables for the graph around the batch and recomputing it in some thirty SQL statements, the
+slice comes from `GraphIndex` and `stitch` recomputes it; the outcome goes back as the temporary
+tables the SQL would have made, so that `write_steps` writes the tables exactly as after SQL, and
+the index follows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from tailor.identity.components import SHARED_TYPES, write_steps
+from tailor.identity.index import I64, GraphIndex
+from tailor.identity.stitch import Edge, Node, Outcome, stitch
+from tailor.process.stage import SqlStep, run_steps
+
+log = logging.getLogger(__name__)
+
+_KEYS = """SELECT k, type, value FROM _idg_keys
+UNION ALL SELECT a, NULL, NULL FROM _idg_m UNION ALL SELECT b, NULL, NULL FROM _idg_m"""
+
+_BATCH_EDGE_COLUMNS = "a, b, a_type, a_value, b_type, b_value, seq, reason, cut"
+
+
+def _nodes(index: GraphIndex, rows: I64) -> list[Node]:
+    t = index.node_table(rows).to_pydict()
+    return [
+        Node(k, ty, v, f, c, p, s, s)
+        for k, ty, v, f, c, p, s in zip(
+            t["k"], t["type"], t["value"], t["first_seq"], t["component"], t["profile_id"], t["shared"],
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _edges(rows: dict[str, list[Any]], stored: bool) -> list[Edge]:
+    linking = rows["linking"] if stored else [False] * len(rows["a"])
+    shared = rows["shared"] if stored else [False] * len(rows["a"])
+    return [
+        Edge(a, b, at, av, bt, bv, q, lk, r, sh, c, not stored)
+        for a, b, at, av, bt, bv, q, lk, r, sh, c in zip(
+            rows["a"], rows["b"], rows["a_type"], rows["a_value"], rows["b_type"], rows["b_value"],
+            rows["seq"], linking, rows["reason"], shared, rows["cut"],
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+def apply_live(
+    cur: duckdb.DuckDBPyConnection,
+    stage: str,
+    hi: int,
+    index: GraphIndex,
+    limits: Mapping[str, int],
+    collision_steps: list[SqlStep],
+    edge_steps: list[SqlStep],
+) -> None:
+    """Folds the extracted batch (`_idg_keys`, `_idg_ids`, `_idg_m` ...) into the graph and the index."""
+    started = time.perf_counter()
+    rows = cur.execute(_KEYS).fetchall()
+    keys, types, values = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    key_array = np.array(keys, np.uint64)
+    part = index.slice(key_array)
+    known_rows = np.unique(part.known[part.known >= 0])
+    known = index.node_table(known_rows)  # noqa: F841 (read by the SQL below)
+    cur.execute("CREATE OR REPLACE TEMP TABLE _idg_known AS SELECT k, type, value, component FROM known")
+    # A key that names another value than its node's collides; the SQL reports and drops it.
+    found = np.flatnonzero(part.known >= 0)
+    found_types = index.type_names(part.known[found]).to_pylist()
+    found_values = index.value.take(part.known[found]).to_pylist()
+    collided = {
+        keys[i]
+        for i, t, v in zip(found.tolist(), found_types, found_values, strict=True)
+        if types[i] is not None and (types[i], values[i]) != (t, v)
+    }
+    slice_ms = 1000 * (time.perf_counter() - started)
+    run_steps(cur, stage, [*(collision_steps if collided else []), *edge_steps])
+
+    started = time.perf_counter()
+    batch_edges = cur.sql("SELECT * FROM _idg_be").to_arrow_table()
+    new_nodes = cur.execute("SELECT k, type, value, first_seq FROM _idg_bnodes").fetchall()
+    touched = {k for k, t in zip(keys, types, strict=True) if t in SHARED_TYPES and k not in collided}
+    nodes = _nodes(index, part.nodes)
+    nodes += [Node(k, t, v, f, None, None, False) for k, t, v, f in new_nodes]
+    stored_edges = _edges(index.edge_table(part.edges).to_pydict(), stored=True)
+    outcome = stitch(
+        nodes,
+        stored_edges,
+        _edges(batch_edges.select(_BATCH_EDGE_COLUMNS.split(", ")).to_pydict(), stored=False),
+        touched,
+        limits,
+    )
+    stored_pairs = {(e.a, e.b) for e in stored_edges}
+    fresh = [
+        (a, b) not in stored_pairs
+        for a, b in zip(batch_edges["a"].to_pylist(), batch_edges["b"].to_pylist(), strict=True)
+    ]
+    new, absorbed, verdict = _tables(outcome)  # noqa: RUF059 (all three are read by the SQL below)
+    benew = batch_edges.filter(pa.array(fresh, pa.bool_()))  # noqa: F841 (read by the SQL below)
+    for name in ("new", "absorbed", "verdict", "benew"):
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE _idg_{name} AS SELECT * FROM {name}")
+    log.debug(
+        "%s: slice of %d nodes, %d edges from the index in %.1f ms; merge rules in %.1f ms",
+        stage,
+        len(part.nodes),
+        len(part.edges),
+        slice_ms,
+        1000 * (time.perf_counter() - started),
+    )
+    run_steps(cur, stage, write_steps(hi))
+
+    started = time.perf_counter()
+    index.apply_nodes(
+        part.nodes,
+        new.select(["k", "type", "value", "first_seq", "shared", "component"]).append_column(
+            "profile", pa.array([int(p[5:], 16) for p in outcome.profile_id], pa.uint64())
+        ),
+    )
+    index.apply_edges(
+        verdict.select(["a", "b", "new", "linking", "reason", "shared", "cut", "seq"]), part.edges
+    )
+    log.debug("%s: index follows the batch in %.1f ms", stage, 1000 * (time.perf_counter() - started))
+
+
+def _tables(outcome: Outcome) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The outcome as `_idg_new`, `_idg_absorbed` and `_idg_verdict` (the columns `write_steps` reads)."""
+    nodes, edges = outcome.nodes, outcome.edges
+    u64, text, flag = pa.uint64(), pa.string(), pa.bool_()
+    new = pa.table(
+        {
+            "k": pa.array([n.k for n in nodes], u64),
+            "type": pa.array([n.type for n in nodes], text),
+            "value": pa.array([n.value for n in nodes], text),
+            "first_seq": pa.array([n.first_seq for n in nodes], pa.int64()),
+            "old_component": pa.array([n.old_component for n in nodes], u64),
+            "old_profile": pa.array([n.old_profile for n in nodes], text),
+            "old_shared": pa.array([n.old_shared for n in nodes], flag),
+            "shared": pa.array([n.shared for n in nodes], flag),
+            "component": pa.array(outcome.component, u64),
+            "profile_id": pa.array(outcome.profile_id, text),
+        }
+    )
+    absorbed = pa.table(
+        {
+            "old_id": pa.array([o for o, _ in outcome.absorbed], text),
+            "target": pa.array([t for _, t in outcome.absorbed], text),
+        }
+    )
+    verdict = pa.table(
+        {
+            "a": pa.array([e.a for e in edges], u64),
+            "b": pa.array([e.b for e in edges], u64),
+            "a_type": pa.array([e.a_type for e in edges], text),
+            "a_value": pa.array([e.a_value for e in edges], text),
+            "b_type": pa.array([e.b_type for e in edges], text),
+            "b_value": pa.array([e.b_value for e in edges], text),
+            "new": pa.array([e.new for e in edges], flag),
+            "shared": pa.array([v[0] for v in outcome.verdicts], flag),
+            "cut": pa.array([e.cut for e in edges], flag),
+            "linking": pa.array([v[1] for v in outcome.verdicts], flag),
+            "reason": pa.array([v[2] for v in outcome.verdicts], text),
+            "old_linking": pa.array([e.linking for e in edges], flag),
+            "old_reason": pa.array([e.reason for e in edges], text),
+            "old_shared": pa.array([e.shared for e in edges], flag),
+            "seq": pa.array([e.seq for e in edges], pa.int64()),
+        }
+    )
+    return new, absorbed, verdict

@@ -1,0 +1,29 @@
+"""Settings of the golden record and of the evaluation of computed traits and segments."""
+
+from __future__ import annotations
+
+import msgspec
+
+from tailor.profiles.golden import POLICIES, TraitPolicy
+
+
+class ProfilesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How profiles are assembled and how often population statistics are refreshed."""
+
+    default_policy: str = "most_recent"
+    """Survivorship policy of traits not listed under `traits`: most_recent, first, most_frequent."""
+    traits: dict[str, TraitPolicy] = msgspec.field(default_factory=dict)
+    """Survivorship per trait: `[profiles.traits.email]`, `policy = "source_priority"`, `sources = [...]`."""
+    ignore_traits: list[str] = msgspec.field(default_factory=list)
+    """Trait names (after folding to snake case) never kept in the golden record."""
+    quantile_refresh_hours: float = 24.0
+    """How often the thresholds of quantile traits (RFM scores) are taken again from everyone's values."""
+
+    def __post_init__(self) -> None:
+        if self.default_policy not in POLICIES or self.default_policy == "source_priority":
+            raise ValueError(
+                "profiles.default_policy must be most_recent, first or most_frequent, "
+                f"not {self.default_policy!r}"
+            )
+        if self.quantile_refresh_hours <= 0:
+            raise ValueError("profiles.quantile_refresh_hours must be more than 0")

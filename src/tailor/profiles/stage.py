@@ -1,0 +1,355 @@
+"""The profiles stage: golden record, computed traits and segment membership, kept live from the log.
+
+Each micro-batch adds its events to `profile_facts` and its traits to `trait_observations`, then
+evaluates again exactly the people it touched: the profiles of its events, the profiles merged or
+split since the last evaluation (`profile_changes`, which also records users' splits), and the
+people whose time-dependent values are due (`profile_schedule`). Between batches, `refresh` does
+the same for merges, splits and due people alone, so a window sliding past someone's last order
+changes their segments with no new event, and only theirs. A rebuild evaluates everyone at once;
+live and rebuilt state agree (tests check it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import msgspec
+
+from tailor.privacy.registry import PersonalDataTable
+from tailor.process.stage import Batch, SqlStep, run_steps
+from tailor.profiles import facts
+from tailor.profiles.catalog import DDL as CATALOG_DDL
+from tailor.profiles.catalog import Catalog, load_catalog, save_steps
+from tailor.profiles.config import ProfilesConfig
+from tailor.profiles.exceptions import DefinitionError
+from tailor.profiles.golden import DDL as GOLDEN_DDL
+from tailor.profiles.golden import observation_steps
+from tailor.profiles.plan import SCOPE, Plan, compile_plan, describe, now_literal, trait_types
+from tailor.segments.compile import CONSENT_VIEW
+from tailor.store.database import Database, run
+
+log = logging.getLogger(__name__)
+
+DDL = f"""
+{GOLDEN_DDL}
+{CATALOG_DDL}
+CREATE TABLE IF NOT EXISTS profile_computed (profile_id VARCHAR NOT NULL, _next_change TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS segment_members (
+    segment VARCHAR NOT NULL,
+    profile_id VARCHAR NOT NULL,
+    since TIMESTAMPTZ NOT NULL,
+    since_seq BIGINT NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS segment_change_ids;
+CREATE TABLE IF NOT EXISTS segment_changes (
+    id BIGINT NOT NULL,
+    segment VARCHAR NOT NULL,
+    profile_id VARCHAR NOT NULL,
+    change VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL,
+    seq BIGINT NOT NULL,
+    backfill BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profile_schedule (profile_id VARCHAR NOT NULL, next_check TIMESTAMPTZ NOT NULL);
+CREATE TABLE IF NOT EXISTS profile_dirty (profile_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS trait_quantiles (
+    trait VARCHAR PRIMARY KEY, thresholds DOUBLE[], computed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profile_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+"""
+
+RESET_TABLES = (
+    "profile_facts",
+    "trait_observations",
+    "profile_traits",
+    "profile_computed",
+    "profile_schedule",
+    "profile_dirty",
+)
+"""What a rebuild empties. Memberships stay, so a rebuild records only real entries and exits."""
+
+_WATERMARK = """coalesce((SELECT CAST(value AS TIMESTAMPTZ) FROM profile_meta WHERE key = 'changes_seen'),
+                 TIMESTAMPTZ '1970-01-01 00:00:00+00')"""
+
+_TEMP = (
+    "_pf_bf", "_pf_obs", "_pf_aff", "_pf_p", "_pf_golden", "_pf_a", "_pf_g", "_pf_new", "_pf_seg",
+    "_pf_in", "_pf_was", "_pf_diff",
+)  # fmt: skip
+
+
+def _affected(now: str, batch: Batch | None) -> SqlStep:
+    # The batch's people: those of its events and traits, and those of the identifiers it added
+    # (an identifier refused a link stands alone as a profile with no event of its own).
+    touched = (
+        f"""SELECT profile_id FROM identity_nodes
+        WHERE k IN (SELECT k FROM _pf_bf UNION ALL SELECT k FROM _pf_obs)
+           OR (first_seq > {int(batch.lo)} AND first_seq <= {int(batch.hi)})
+        UNION ALL """
+        if batch is not None
+        else ""
+    )
+    return SqlStep(
+        f"""CREATE OR REPLACE TEMP TABLE {SCOPE} AS
+        SELECT DISTINCT profile_id FROM (
+            {touched}SELECT profile_id FROM profile_changes WHERE changed_at > {_WATERMARK}
+            UNION ALL SELECT other_id FROM profile_changes WHERE changed_at > {_WATERMARK}
+            UNION ALL SELECT profile_id FROM profile_schedule WHERE next_check <= {now}
+            UNION ALL SELECT profile_id FROM profile_dirty
+        ) WHERE profile_id IS NOT NULL""",
+        SCOPE,
+    )
+
+
+_SEEN = [
+    SqlStep(
+        """INSERT OR REPLACE INTO profile_meta
+        SELECT 'changes_seen', CAST(max(changed_at) AS VARCHAR) FROM profile_changes
+        HAVING max(changed_at) IS NOT NULL""",
+        "profile_meta (changes seen)",
+    ),
+    SqlStep("DELETE FROM profile_dirty", "profile_dirty"),
+]
+
+
+class ProfileStage:
+    """The processing stage that keeps golden records, computed traits and segments up to date."""
+
+    name = "profiles"
+
+    def __init__(
+        self, config: ProfilesConfig | None = None, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.config = config or ProfilesConfig()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.catalog = Catalog()
+        self._types: dict[str, str] = {}
+        self._columns: dict[str, str] = {}
+        self._consent = False
+        self._rebuilding = False
+        self._db: Database | None = None
+
+    # -- the stage protocol --------------------------------------------------------------------------
+
+    def setup(self, db: Database) -> None:
+        """Creates the tables and evaluates everyone again if the definitions changed since the last run."""
+        from tailor.profiles.library import library_catalog
+
+        db.ddl(DDL)
+        facts.create_facts(db)
+        self._db = db
+        cur = db.cursor()
+        try:
+            catalog = load_catalog(cur)
+            installed = run(cur, "SELECT 1 FROM profile_meta WHERE key = 'library_installed'").fetchall()
+            if not installed:
+                # A new store starts with the library of computed traits marketers ask for.
+                catalog = library_catalog(catalog)
+                run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('library_installed', 'yes')")
+            self.install(cur, catalog)
+        finally:
+            cur.close()
+
+    def reset(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Empties everything the log rebuilds; memberships stay to be compared with the rebuilt ones."""
+        for table in RESET_TABLES:
+            run(cur, f"DELETE FROM {table}")
+        run(cur, "DELETE FROM profile_meta WHERE key = 'changes_seen'")
+        self._rebuilding = True
+
+    def steps(self, batch: Batch) -> list[SqlStep]:
+        """The batch's facts and trait observations, then an evaluation of everyone it touched."""
+        now = self.clock()
+        plan = self.plan(now, full=batch.full)
+        out = [*facts.fact_steps(self._columns), *observation_steps(self.config.ignore_traits)]
+        if not batch.full:
+            out.append(_affected(now_literal(now), batch))
+        backfill, self._rebuilding = self._rebuilding, False
+        out += self._evaluation(plan, batch.full, batch.hi, backfill)
+        # A small batch's temporary tables are small and replaced by the next one; dropping them
+        # would cost a statement each.
+        return out + _SEEN + (_cleanup() if batch.full else [])
+
+    def refresh(self, cur: duckdb.DuckDBPyConnection) -> list[SqlStep]:
+        """An evaluation of the people merged, split or due since the last one, if there are any."""
+        now = self.clock()
+        nl = now_literal(now)
+        seq = self._offset(cur)
+        if self._quantiles_due(cur, now):
+            return [*self._evaluation(self.plan(now), True, seq, False, golden=False), *_SEEN, *_cleanup()]
+        (due,) = run(
+            cur,
+            f"""SELECT EXISTS (SELECT 1 FROM profile_schedule WHERE next_check <= {nl})
+                OR EXISTS (SELECT 1 FROM profile_changes WHERE changed_at > {_WATERMARK})
+                OR EXISTS (SELECT 1 FROM profile_dirty)""",
+        ).fetchone() or (False,)
+        if not due:
+            return []
+        return [_affected(nl, None), *self._evaluation(self.plan(now, full=False), False, seq, False), *_SEEN]
+
+    def personal_data(self) -> list[PersonalDataTable]:
+        """The stage's tables holding data about people, for access export and erasure."""
+        keys, events, profiles = (
+            "(SELECT k FROM _pp_keys)",
+            "(SELECT seq FROM _pp_events)",
+            "(SELECT profile_id FROM _pp_profiles)",
+        )
+        return [
+            PersonalDataTable("profile_facts", f"seq IN {events} OR k IN {keys}", order_by="seq"),
+            PersonalDataTable("trait_observations", f"seq IN {events} OR k IN {keys}", order_by="ts, seq"),
+            PersonalDataTable("profile_traits", f"profile_id IN {profiles}", order_by="trait"),
+            PersonalDataTable("profile_computed", f"profile_id IN {profiles}"),
+            PersonalDataTable("segment_members", f"profile_id IN {profiles}", order_by="segment"),
+            PersonalDataTable("segment_changes", f"profile_id IN {profiles}", order_by="id"),
+            PersonalDataTable("profile_schedule", f"profile_id IN {profiles}"),
+            PersonalDataTable("profile_dirty", f"profile_id IN {profiles}"),
+        ]
+
+    # -- definitions ---------------------------------------------------------------------------------
+
+    def plan(self, now: datetime, catalog: Catalog | None = None, full: bool = True) -> Plan:
+        """The catalog in force (or another) compiled for evaluation time `now`."""
+        plan = compile_plan(catalog or self.catalog, now, self._types, self._consent, full)
+        if plan.problems:
+            raise DefinitionError("definitions", None, plan.problems)
+        return plan
+
+    def check(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog) -> Plan:
+        """Compiles a catalog against this store (raising DefinitionError with every problem)."""
+        now = self.clock()
+        types = trait_types(cur, catalog, now) if not _trait_problems(catalog, now) else {}
+        plan = compile_plan(catalog, now, types, self._has_consent(cur))
+        if plan.problems:
+            raise DefinitionError("definitions", None, plan.problems)
+        return plan
+
+    def install(self, cur: duckdb.DuckDBPyConnection, catalog: Catalog, force: bool = False) -> bool:
+        """Puts a catalog in force: adds the columns it needs, saves it and evaluates everyone if it changed.
+
+        Runs with no micro-batch in progress (at setup, or under `Processor.exclusive`). Returns
+        whether everyone was evaluated.
+        """
+        assert self._db is not None
+        db = self._db
+        now = self.clock()
+        self._consent = self._has_consent(cur)
+        compile_traits_only = compile_plan(Catalog(catalog.traits), now, {}, self._consent)
+        if compile_traits_only.problems:
+            # Report the segments' problems too, as if every defined trait had compiled.
+            defined = {t.name: "VARCHAR" for t in catalog.traits}
+            problems = compile_plan(catalog, now, defined, self._consent).problems
+            raise DefinitionError("definitions", None, problems)
+        facts.add_fields(db, cur, compile_traits_only.fields.values())
+        plan = self.check(cur, catalog)
+        facts.add_fields(db, cur, plan.fields.values())
+        self._columns = facts.stored_fields(cur)
+        types = describe(cur, plan)
+        self._ensure_columns(cur, types)
+        self._types = trait_types(cur, catalog, now)
+        fingerprint = catalog.fingerprint()
+        meta = dict(run(cur, "SELECT key, value FROM profile_meta").fetchall())
+        changed = force or meta.get("fingerprint") != fingerprint
+        # The golden record depends on the survivorship settings, not on the definitions.
+        policies = self._policies_fingerprint()
+        golden = meta.get("policies") != policies
+        old = self.catalog if self.catalog.traits or self.catalog.segments else load_catalog(cur)
+        cur.execute("BEGIN")
+        try:
+            for sql, params in save_steps(old, catalog):
+                run(cur, sql, params)
+            if changed or golden:
+                steps = self._evaluation(plan, True, self._offset(cur), True, golden=golden)
+                run_steps(cur, self.name, [*steps, *_cleanup()])
+                run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('fingerprint', ?)", [fingerprint])
+                run(cur, "INSERT OR REPLACE INTO profile_meta VALUES ('policies', ?)", [policies])
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+        self.catalog = load_catalog(cur)
+        return changed
+
+    def _policies_fingerprint(self) -> str:
+        c = self.config
+        return msgspec.json.encode([c.default_policy, sorted(msgspec.to_builtins(c.traits).items())]).decode()
+
+    def refresh_columns(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Takes note of fact columns added since (a preview may add one)."""
+        self._columns = facts.stored_fields(cur)
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _evaluation(
+        self, plan: Plan, full: bool, seq: int, backfill: bool, golden: bool = True
+    ) -> list[SqlStep]:
+        steps = plan.steps(full, seq, self.config.default_policy, self.config.traits, backfill, golden)
+        if full:
+            steps += plan.cleanup(full)
+        if full:
+            steps.append(
+                SqlStep(
+                    f"""INSERT OR REPLACE INTO profile_meta VALUES
+                    ('quantiles_at', CAST({plan.evaluation.now} AS VARCHAR)),
+                    ('quantiles_people', (SELECT CAST(count(*) AS VARCHAR) FROM profile_computed))""",
+                    "profile_meta (quantiles)",
+                )
+            )
+        return steps
+
+    def _quantiles_due(self, cur: duckdb.DuckDBPyConnection, now: datetime) -> bool:
+        """Whether quantile thresholds are stale: old, or taken from a population 10% smaller or larger."""
+        if not any(t.quantile is not None for t in self.catalog.traits):
+            return False
+        meta = dict(
+            run(
+                cur, "SELECT key, value FROM profile_meta WHERE key IN ('quantiles_at', 'quantiles_people')"
+            ).fetchall()
+        )
+        if len(meta) < 2:
+            return True
+        (people,) = run(cur, "SELECT count(*) FROM profile_computed").fetchone() or (0,)
+        then = int(meta["quantiles_people"])
+        if abs(int(people) - then) > 0.1 * then:
+            return True
+        taken = datetime.fromisoformat(meta["quantiles_at"])
+        return taken < now - timedelta(hours=self.config.quantile_refresh_hours)
+
+    def _offset(self, cur: duckdb.DuckDBPyConnection) -> int:
+        rows = run(cur, 'SELECT "offset" FROM stage_offsets WHERE stage = ?', [self.name]).fetchall()
+        return int(rows[0][0]) if rows else 0
+
+    def _has_consent(self, cur: duckdb.DuckDBPyConnection) -> bool:
+        rows = run(
+            cur,
+            """SELECT 1 FROM duckdb_views() WHERE view_name = ?
+            UNION ALL SELECT 1 FROM duckdb_tables() WHERE table_name = ?""",
+            [CONSENT_VIEW, CONSENT_VIEW],
+        ).fetchall()
+        return bool(rows)
+
+    def _ensure_columns(self, cur: duckdb.DuckDBPyConnection, types: dict[str, str]) -> None:
+        """Makes `profile_computed` hold exactly a column per trait and hidden aggregate, of its type."""
+        assert self._db is not None
+        have = dict(
+            run(
+                cur,
+                """SELECT column_name, data_type FROM information_schema.columns
+                WHERE table_name = 'profile_computed' AND table_schema = 'main'""",
+            ).fetchall()
+        )
+        for column, sql_type in have.items():
+            if column not in ("profile_id", "_next_change") and types.get(column) != sql_type:
+                self._db.ddl(f'ALTER TABLE profile_computed DROP COLUMN "{column}"')
+        for column, sql_type in types.items():
+            if column != "_next_change" and have.get(column) != sql_type:
+                self._db.ddl(f'ALTER TABLE profile_computed ADD COLUMN "{column}" {sql_type}')
+
+
+def _trait_problems(catalog: Catalog, now: datetime) -> bool:
+    return bool(compile_plan(Catalog(catalog.traits), now, {}, False).problems)
+
+
+def _cleanup() -> list[SqlStep]:
+    return [SqlStep(f"DROP TABLE IF EXISTS {t}", "cleanup") for t in _TEMP]

@@ -1,0 +1,93 @@
+"""Who is in a segment now (with the identifiers a campaign needs), and who entered or left it when."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import msgspec
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from tailor.profiles.exceptions import UnknownDefinitionError
+from tailor.store.database import Database
+
+EXPORT_FORMATS = ("json", "csv", "parquet")
+
+
+class Member(msgspec.Struct):
+    """A person in a segment, with the identifiers campaigns and exports need."""
+
+    profile_id: str
+    since: datetime
+    email: str | None
+    phone: str | None
+    user_id: str | None
+
+
+class SegmentChange(msgspec.Struct):
+    """A `segment entered` or `segment exited` event: who, when, and whether a back-fill caused it."""
+
+    id: int
+    segment: str
+    profile_id: str
+    change: str
+    at: datetime
+    seq: int
+    backfill: bool
+
+
+_MEMBERS = """
+SELECT m.profile_id, m.since,
+       min(n.value) FILTER (WHERE n.type = 'email') AS email,
+       min(n.value) FILTER (WHERE n.type = 'phone') AS phone,
+       min(n.value) FILTER (WHERE n.type = 'user_id') AS user_id
+FROM segment_members m LEFT JOIN identity_nodes n ON n.profile_id = m.profile_id
+WHERE m.segment = ?
+GROUP BY m.profile_id, m.since
+ORDER BY m.profile_id
+"""
+
+
+def _known(db: Database, segment: str) -> None:
+    if not db.execute("SELECT 1 FROM definitions WHERE kind = 'segment' AND name = ?", [segment]):
+        raise UnknownDefinitionError(f"no segment {segment!r}")
+
+
+def members(db: Database, segment: str, limit: int = 1000, offset: int = 0) -> tuple[int, list[Member]]:
+    """How many people a segment holds, and a page of them by profile id."""
+    _known(db, segment)
+    ((total,),) = db.execute("SELECT count(*) FROM segment_members WHERE segment = ?", [segment])
+    rows = db.execute(f"{_MEMBERS} LIMIT ? OFFSET ?", [segment, limit, offset])
+    return int(total), [Member(*r) for r in rows]
+
+
+def export_members(db: Database, segment: str, fmt: str) -> bytes:
+    """Every member of a segment as CSV (with a header) or Parquet."""
+    _known(db, segment)
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"format must be one of csv, parquet, not {fmt!r}")
+    cur = db.cursor()
+    try:
+        table: pa.Table = cur.sql(_MEMBERS, params=[segment]).to_arrow_table()
+    finally:
+        cur.close()
+    out = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, out)
+    else:
+        pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
+
+
+def changes(db: Database, segment: str | None, after: int = 0, limit: int = 1000) -> list[SegmentChange]:
+    """Entries and exits with an id above `after`, oldest first (of one segment, or of all)."""
+    if segment is not None:
+        _known(db, segment)
+    rows = db.execute(
+        """SELECT id, segment, profile_id, change, changed_at, seq, backfill FROM segment_changes
+        WHERE id > ? AND (? IS NULL OR segment = ?) ORDER BY id LIMIT ?""",
+        [after, segment, segment, limit],
+    )
+    return [SegmentChange(*r) for r in rows]

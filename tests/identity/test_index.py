@@ -1,0 +1,127 @@
+"""The in-memory graph index: batches read through it give exactly what scanning the tables gives."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailor.identity import IdentityGraph
+from tailor.identity import index as index_module
+from tailor.identity.index import GraphIndex
+from tailor.identity.service import IdentityService
+from tailor.process import Processor
+from tailor.process.stage import Batch
+from tailor.runtime import Runtime
+from tests.conftest import DataDir
+from tests.identity.test_graph import Graph, Message, _messages, identify, page
+
+_COMPARED = ("identity_nodes", "identity_edges", "identity_refusals", "identity_event_hubs")
+
+
+def _state(rt: Runtime) -> dict[str, list[tuple[object, ...]]]:
+    return {t: sorted(rt.db.execute(f"SELECT * FROM {t}")) for t in _COMPARED}
+
+
+def _replay_by_scanning(rt: Runtime, heads: list[int], batch: int) -> dict[str, list[tuple[object, ...]]]:
+    """The same log, in the same batches, through a stage that scans the tables instead."""
+    proc = Processor(rt.db, [IdentityGraph(limits={"email": 2, "anonymous_id": 3}, in_memory_index=False)])
+    proc.max_batch_events = batch
+    cur = rt.db.cursor()
+    cur.execute("BEGIN")
+    proc.stages[0].reset(cur)
+    cur.execute("DELETE FROM stage_offsets")
+    cur.execute("COMMIT")
+    cur.close()
+    for head in heads:
+        proc.run_once(head=head)
+    state = _state(rt)
+    proc.close()
+    return state
+
+
+def _index_agrees_with_tables(rt: Runtime, stage: IdentityGraph) -> None:
+    live = stage._index
+    assert live is not None
+    cur = rt.db.cursor()
+    nodes, edges = GraphIndex.load(cur).snapshot()
+    cur.close()
+    live_nodes, live_edges = live.snapshot()
+    assert live_nodes.equals(nodes)
+    assert live_edges.equals(edges)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_messages, min_size=1, max_size=30), st.integers(1, 8))
+def test_batches_through_the_index_equal_batches_scanning_the_tables(
+    tight: Graph, messages: list[Message], batch: int
+) -> None:
+    graph = tight
+    graph.proc.rebuild()  # hypothesis reuses the directory: start each example from its log
+    graph.proc.max_batch_events = batch
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    # Small thresholds, so that the sorted keys and the string chunks are merged within a test.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(index_module, "_MERGE_AT", 3)
+        mp.setattr(index_module, "_MAX_CHUNKS", 2)
+        heads = []
+        for i in range(0, len(messages), 3):
+            graph.send(*messages[i : i + 3])
+            heads.append(graph.proc.offsets()[stage.name])
+        if stage._index is not None:
+            _index_agrees_with_tables(graph.rt, stage)
+    live = _state(graph.rt)
+    assert _replay_by_scanning(graph.rt, heads, batch) == live
+
+
+class _FailingOnce(IdentityGraph):
+    """An identity stage whose next batch fails after its work is done, before it commits."""
+
+    fail = False
+
+    def apply(self, cur: duckdb.DuckDBPyConnection, batch: Batch) -> None:
+        super().apply(cur, batch)
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("the batch fails after the index followed it")
+
+
+def test_a_batch_that_fails_leaves_the_index_in_step_with_the_tables(data_dir: DataDir) -> None:
+    rt = Runtime(data_dir.path)
+    stage = _FailingOnce()
+    graph = Graph(rt, stage=stage)
+    graph.send(identify("u1", "a1", email="one@example.org"))
+    graph.send(page("a2", "u1"))  # the index is loaded here
+    stage.fail = True
+    with pytest.raises(RuntimeError, match="fails after"):
+        graph.send(identify("u2", "a2"), page("a3", "u2"), identify(None, "a3", email="one@example.org"))
+    graph.proc.run_once()  # the retry sees the tables as they were before the failed batch
+    graph.send(page("a4", "u2"))
+    _index_agrees_with_tables(rt, stage)
+    assert graph.same(("user_id", "u2"), ("anonymous_id", "a4"))
+    assert not graph.same(("user_id", "u1"), ("user_id", "u2"))
+    live = _state(rt)
+    heads = [1, 2, 5, 6]
+    assert _replay_by_scanning(rt, heads, 1000)["identity_nodes"] == [
+        tuple(r) for r in live["identity_nodes"]
+    ]
+    graph.proc.close()
+    rt.close()
+
+
+def test_after_a_split_the_index_is_loaded_again_and_follows_the_tables(graph: Graph) -> None:
+    graph.send(
+        identify(None, "a1", email="family@example.org"), identify(None, "b1", email="family@example.org")
+    )
+    graph.send(page("a1"))  # a live batch: the index is loaded
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    service = IdentityService(graph.rt.db, graph.proc, stage)
+    pid = service.resolve("anonymous_id:a1")
+    service.split(pid, block="email:family@example.org", remove_edge=None, note="shared mailbox")
+    graph.send(identify(None, "c1", email="family@example.org"), page("b1"))
+    _index_agrees_with_tables(graph.rt, stage)
+    assert not graph.same(("anonymous_id", "a1"), ("anonymous_id", "b1"))
+    assert not graph.same(("anonymous_id", "c1"), ("anonymous_id", "b1"))
