@@ -11,6 +11,7 @@ import msgspec
 
 from tailor.access.config import AccessConfig
 from tailor.analytics.settings import AnalyticsConfig
+from tailor.channels.config import ChannelsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
@@ -107,6 +108,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Consent purposes, collection policies per source, retention."""
     access: AccessConfig = msgspec.field(default_factory=AccessConfig)
     """Rate limits and console sessions."""
+    channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
+    """Messaging: outbox dispatcher, email, SMS, webhooks, tracking and send-time rules."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

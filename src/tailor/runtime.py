@@ -6,6 +6,10 @@ import logging
 from pathlib import Path
 
 from tailor.access.control import AccessControl
+from tailor.channels.consent import PrivacyConsent
+from tailor.channels.events import MESSAGING_SOURCE
+from tailor.channels.relay import WriterSink
+from tailor.channels.service import Messaging
 from tailor.collect.loader import EventLoader
 from tailor.collect.validate import MessageValidator
 from tailor.collect.writer import EventWriter
@@ -16,7 +20,7 @@ from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
-from tailor.keyring import KEYRING_FILE, KeyCache, Keyring
+from tailor.keyring import KEYRING_FILE, KeyCache, Keyring, UnknownSourceError
 from tailor.privacy.consent_stage import ConsentStage
 from tailor.privacy.scheduler import PrivacyScheduler
 from tailor.privacy.service import PrivacyService
@@ -97,16 +101,31 @@ class Runtime:
         self.privacy = PrivacyService(self)
         self.privacy_scheduler = PrivacyScheduler(self)
         self.privacy_scheduler.tick()
+        self.messaging = Messaging(
+            self.data_dir,
+            self.config.channels,
+            WriterSink(self.validator, self.writer, self._messaging_source()),
+            consent=PrivacyConsent(self.privacy, self.db),
+        )
+
+    def _messaging_source(self) -> str:
+        """The id of the source that tracking events are collected under (created on first use)."""
+        try:
+            return self.keyring.source_id(MESSAGING_SOURCE)
+        except UnknownSourceError:
+            return self.keyring.add_source(MESSAGING_SOURCE)[0]
 
     def start(self) -> None:
-        """Starts the writer and processor threads."""
+        """Starts the writer, processor and dispatcher threads."""
         self.writer.start()
         self.processor.start()
         self.connectors.start()
         self.privacy_scheduler.start()
+        self.messaging.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.messaging.close()  # relays its last tracking events through the writer first
         self.privacy_scheduler.stop()
         self.connectors.close()
         self.writer.stop()

@@ -20,6 +20,7 @@ from tailor.api.admin import admin_routes
 from tailor.api.definitions import definition_routes
 from tailor.api.openapi import openapi_document
 from tailor.api.profiles import profile_routes
+from tailor.channels.routes import messaging_routes
 from tailor.collect.routes import collect_routes, error_response
 from tailor.connectors.api import connector_routes
 from tailor.console import console_api_routes, console_web_routes
@@ -72,6 +73,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *analytics_routes(),
         *privacy_routes(),
         *access_routes(),
+        *messaging_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
         *console_api_routes(),
         *console_web_routes(),  # last: every other GET path is a console page

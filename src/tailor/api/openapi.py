@@ -10,6 +10,7 @@ from tailor import __version__
 from tailor.analytics.api import analytics_paths
 from tailor.api.openapi_definitions import DEFINITION_TYPES, definition_paths
 from tailor.api.profiles import SplitRequest
+from tailor.channels.openapi import MESSAGING_SCHEMAS, messaging_paths
 from tailor.collect.messages import BatchDoc, FieldError, MessageDoc
 from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.connectors.openapi import connector_paths
@@ -179,6 +180,7 @@ def openapi_document() -> dict[str, Any]:
             *DEFINITION_TYPES,
             *privacy_openapi.SCHEMA_TYPES,
             *console_openapi.SCHEMA_TYPES,
+            *MESSAGING_SCHEMAS,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -251,6 +253,7 @@ def openapi_document() -> dict[str, Any]:
     privacy_openapi.add_paths(paths)
     paths.update(console_openapi.console_paths())
     paths.update(console_openapi.console_pages())
+    paths.update(messaging_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},
