@@ -205,15 +205,23 @@ def golden_steps(scope: str | None, default: str, policies: Mapping[str, TraitPo
 
     `scope` is SQL of a relation with a `profile_id` column.
     """
-    people = "" if scope is None else f"WHERE profile_id IN (SELECT profile_id FROM {scope})"
+    # `_pf_keys` (the scope's identifiers with their profile) is made by the evaluation first; a
+    # few people's observations are found by key, then fetched by row id (see `Plan.steps`).
+    if scope is None:
+        observations = "SELECT n.profile_id, o.* FROM trait_observations o JOIN identity_nodes n ON n.k = o.k"
+    else:
+        observations = """SELECT rr.profile_id, o.* EXCLUDE (_r)
+            FROM (SELECT *, rowid AS _r FROM trait_observations WHERE rowid IN (
+                SELECT o.rowid FROM trait_observations o JOIN _pf_keys n ON n.k = o.k)) o
+            JOIN (SELECT o.rowid AS r, n.profile_id FROM trait_observations o JOIN _pf_keys n ON n.k = o.k) rr
+                ON rr.r = o._r"""
     delete = "DELETE FROM profile_traits" + (
         "" if scope is None else f" WHERE profile_id IN (SELECT profile_id FROM {scope})"
     )
     return [
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _pf_golden AS
-            WITH nodes AS (SELECT k, profile_id FROM identity_nodes {people}),
-            obs AS (SELECT n.profile_id, o.* FROM trait_observations o JOIN nodes n ON n.k = o.k)
+            WITH obs AS ({observations})
             SELECT profile_id, trait, w.value, w.text, w.source_id, w.seq, w.ts AS observed_at, n, policy
             FROM ({_choices(default, policies)})""",
             "_pf_golden",

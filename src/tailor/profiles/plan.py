@@ -104,12 +104,37 @@ class Plan:
                 "_pf_p",
             ),
             SqlStep(
-                f"""CREATE OR REPLACE TEMP {"VIEW" if full else "TABLE"} _pf_f AS
-                SELECT n.profile_id, f.* FROM profile_facts f
-                JOIN (SELECT k, profile_id FROM identity_nodes {in_scope}) n ON n.k = f.k""",
-                "_pf_f",
+                f"""CREATE OR REPLACE TEMP TABLE _pf_keys AS
+                SELECT k, profile_id FROM identity_nodes {in_scope}""",
+                "_pf_keys",
             ),
         ]
+        if full:
+            steps.append(
+                SqlStep(
+                    """CREATE OR REPLACE TEMP VIEW _pf_f AS
+                    SELECT n.profile_id, f.* FROM profile_facts f JOIN _pf_keys n ON n.k = f.k""",
+                    "_pf_f",
+                )
+            )
+        else:
+            # A few people's rows of a table of everyone: the rows are found by reading the key
+            # alone, then fetched by row id. Joined whole, DuckDB reads every column of every row
+            # (measured: 230 ms against 20 ms of CPU for 1,000 events at 2M facts).
+            steps += [
+                SqlStep(
+                    """CREATE OR REPLACE TEMP TABLE _pf_rows AS
+                    SELECT f.rowid AS r, n.profile_id FROM profile_facts f JOIN _pf_keys n ON n.k = f.k""",
+                    "_pf_rows",
+                ),
+                SqlStep(
+                    """CREATE OR REPLACE TEMP TABLE _pf_f AS
+                    SELECT rr.profile_id, f.* EXCLUDE (_r)
+                    FROM (SELECT *, rowid AS _r FROM profile_facts WHERE rowid IN (SELECT r FROM _pf_rows)) f
+                    JOIN _pf_rows rr ON rr.r = f._r""",
+                    "_pf_f",
+                ),
+            ]
         if golden:
             steps += golden_steps(None if full else SCOPE, default_policy, policies)
         steps += [

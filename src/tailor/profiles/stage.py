@@ -76,7 +76,7 @@ _WATERMARK = """coalesce((SELECT CAST(value AS TIMESTAMPTZ) FROM profile_meta WH
 
 _TEMP = (
     "_pf_bf", "_pf_obs", "_pf_aff", "_pf_p", "_pf_golden", "_pf_a", "_pf_g", "_pf_new", "_pf_seg",
-    "_pf_in", "_pf_was", "_pf_diff",
+    "_pf_in", "_pf_was", "_pf_diff", "_pf_keys", "_pf_rows",
 )  # fmt: skip
 
 
