@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tailor.analytics.cli import attribution, report
+from tailor.batch.cli import export_events
 from tailor.connectors.cli import connectors, import_command
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
@@ -103,10 +104,35 @@ def demo(data_dir: Path | None, no_serve: bool, people: int, seed: int, port: in
 
 
 @main.command()
-@DataOption
-def rebuild(data_dir: Path) -> None:
-    """Rebuild every processing stage from the event log (the server must be stopped)."""
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), help="Data directory.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), help="Batch rebuild of exported events.")
+@click.option("--events", help="Parquet event log (tailor export-events), local or object storage.")
+@click.option("--out", help="Directory (or object storage prefix) for the batch rebuild's Parquet outputs.")
+@click.option("--definitions", type=click.Path(dir_okay=False, path_type=Path), help="definitions.json.")
+@click.option("--now", help="Evaluation time, ISO 8601 (default: now).")
+@click.option("--master", help="Spark master (default: the session spark-submit made, else local[2]).")
+def rebuild(
+    data_dir: Path | None,
+    engine: str | None,
+    events: str | None,
+    out: str | None,
+    definitions: Path | None,
+    now: str | None,
+    master: str | None,
+) -> None:
+    """Rebuild every processing stage from the event log (the server must be stopped); with --events,
+    rebuild profiles, identities, traits and memberships from exported events as Parquet instead."""
     from tailor.runtime import Runtime
+
+    if events is not None or engine is not None:
+        from tailor.batch.cli import batch_rebuild
+
+        if events is None or out is None:
+            raise click.UsageError("a batch rebuild needs --events and --out")
+        batch_rebuild(engine or "duckdb", events, out, data_dir, definitions, now, master)
+        return
+    if data_dir is None:
+        raise click.UsageError("give --data DIR (or --events and --out for a batch rebuild)")
 
     with Runtime(data_dir) as runtime, console.status("rebuilding from the event log"):
         runtime.processor.rebuild()
@@ -183,6 +209,7 @@ main.add_command(attribution)
 main.add_command(report)
 main.add_command(privacy)
 main.add_command(access)
+main.add_command(export_events)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,3 +52,14 @@ DUCKDB = Dialect(
     seconds_between="(epoch({b}) - epoch({a}))",
 )
 """DuckDB, the embedded default."""
+
+SPARK = Dialect(
+    name="spark",
+    json_text=DUCKDB.json_text,
+    json_has=DUCKDB.json_has,
+    explode_split=DUCKDB.explode_split,
+    seconds_between="((epoch_us({b}) - epoch_us({a})) / 1000000.0)",
+)
+"""Apache Spark, through the translation of DuckDB SQL (`tailor.engines.spark_sql`): Spark's
+`unix_timestamp`, which `epoch` becomes, drops the fraction of a second, so seconds are taken from
+microseconds."""

@@ -58,6 +58,34 @@ PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email",
 _RESULT = pa.struct([("value", pa.string()), ("reason", pa.string()), ("type", pa.string())])
 
 
+def normalise_arrow(normaliser: IdentifierNormaliser, types: pa.Array, raws: pa.Array) -> pa.StructArray:
+    """The {value, reason, type} outcome of each (type, raw value), as a struct array.
+
+    Shared by the live stage (a DuckDB function) and the batch pipeline (an Arrow map on any engine).
+    """
+    by_type: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(types.to_pylist()):
+        by_type[t].append(i)
+    raw = raws.to_pylist()
+    values: list[str | None] = [None] * len(raw)
+    reasons: list[str | None] = [None] * len(raw)
+    kept_as: list[str | None] = [None] * len(raw)
+    for t, positions in by_type.items():
+        try:
+            vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
+        except UnknownIdentifierTypeError as e:
+            # An externalIds entry of a type nobody declared: reported, never guessed at.
+            rs = [f"invalid: {e}; declare it under [identity.normalisation.custom_types]"] * len(positions)
+            vs = [None] * len(positions)
+        for i, v, r in zip(positions, vs, rs, strict=True):
+            values[i], reasons[i] = v, r
+            kept_as[i] = t if v is None else normaliser.retype(t, v)
+    return pa.StructArray.from_arrays(
+        [pa.array(values, pa.string()), pa.array(reasons, pa.string()), pa.array(kept_as, pa.string())],
+        fields=list(_RESULT),
+    )
+
+
 def register_normaliser(
     db: Database, normaliser: IdentifierNormaliser
 ) -> tuple[str, duckdb.DuckDBPyConnection]:
@@ -71,29 +99,7 @@ def register_normaliser(
     name = f"tailor_identity_normalise_{id(normaliser):x}"
 
     def normalise(types: pa.Array, raws: pa.Array) -> pa.Array:
-        by_type: dict[str, list[int]] = defaultdict(list)
-        for i, t in enumerate(types.to_pylist()):
-            by_type[t].append(i)
-        raw = raws.to_pylist()
-        values: list[str | None] = [None] * len(raw)
-        reasons: list[str | None] = [None] * len(raw)
-        kept_as: list[str | None] = [None] * len(raw)
-        for t, positions in by_type.items():
-            try:
-                vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
-            except UnknownIdentifierTypeError as e:
-                # An externalIds entry of a type nobody declared: reported, never guessed at.
-                rs = [f"invalid: {e}; declare it under [identity.normalisation.custom_types]"] * len(
-                    positions
-                )
-                vs = [None] * len(positions)
-            for i, v, r in zip(positions, vs, rs, strict=True):
-                values[i], reasons[i] = v, r
-                kept_as[i] = t if v is None else normaliser.retype(t, v)
-        return pa.StructArray.from_arrays(
-            [pa.array(values, pa.string()), pa.array(reasons, pa.string()), pa.array(kept_as, pa.string())],
-            fields=list(_RESULT),
-        )
+        return normalise_arrow(normaliser, types, raws)
 
     def check_patterns(types: pa.Array, values: pa.Array) -> pa.Array:
         return pa.array(patterns_ok(normaliser, types.to_pylist(), values.to_pylist()), pa.bool_())
@@ -130,8 +136,21 @@ def sql_id_normalisation(
     them in SQL instead of one Python call per value makes a rebuild's normalisation several times
     faster. Emails, phones and names still go through Python (their libraries have no SQL form).
     """
+    text = id_trim_sql(raw_col)
+    reason = id_reason_sql(normaliser, types, type_col)
+    return f"""(SELECT {{'value': CASE WHEN reason IS NULL THEN t END, 'reason': reason, 'type': {type_col}}}
+        FROM (SELECT t, {reason} AS reason
+              FROM (SELECT {text} AS t)))"""
+
+
+def id_trim_sql(raw_col: str) -> str:
+    """SQL of a raw value trimmed as `str.strip()` trims it."""
+    return trimmed(raw_col)
+
+
+def id_reason_sql(normaliser: IdentifierNormaliser, types: list[str], type_col: str) -> str:
+    """SQL of why the trimmed value `t` of an opaque-id type cannot be used (NULL when it can)."""
     limit = normaliser.rules.max_length
-    text = trimmed(raw_col)
     branches = []
     for name in types:
         blocked = sorted(normaliser.blocked_values(name))
@@ -153,9 +172,13 @@ def sql_id_normalisation(
             )
         reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END"
         branches.append(f"WHEN {_lit(name)} THEN {reason}")
-    return f"""(SELECT {{'value': CASE WHEN reason IS NULL THEN t END, 'reason': reason, 'type': {type_col}}}
-        FROM (SELECT t, CASE {type_col} {" ".join(branches)} END AS reason
-              FROM (SELECT {text} AS t)))"""
+    return f"CASE {type_col} {' '.join(branches)} END"
+
+
+def opaque_types(normaliser: IdentifierNormaliser) -> list[str]:
+    """The identifier types whose values are opaque ids, normalised in SQL."""
+    opaque = [n for n, t in BUILTIN_TYPES.items() if t.normaliser == "id"]
+    return opaque + [n for n, kind in normaliser.rules.custom_types.items() if kind == "id"]
 
 
 def extraction_steps(
@@ -178,8 +201,7 @@ def extraction_steps(
         for t, expr in _SOURCES
     )
     priority = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(PRIORITY))
-    opaque = [n for n, t in BUILTIN_TYPES.items() if t.normaliser == "id"]
-    opaque += [n for n, kind in normaliser.rules.custom_types.items() if kind == "id"]
+    opaque = opaque_types(normaliser)
     opaque_sql = ", ".join(_lit(t) for t in opaque)
     sql_norm = sql_id_normalisation(normaliser, opaque, "id_type", "raw")
     # Emails and phone numbers in their common forms are normalised in SQL as well (the rest, and

@@ -58,7 +58,7 @@ class Comparison:
             return f"({column} IS NULL)"
         if kind == "list":
             element = self._element("x", "text")
-            return f"coalesce(len(list_filter({column}, lambda x: {element})) > 0, false)"
+            return f"coalesce(array_length(list_filter({column}, lambda x: {element})) > 0, false)"
         if op in _TIME:
             ts = column if kind == "timestamp" else f"TRY_CAST({column} AS TIMESTAMPTZ)"
             cmp = ">" if op == "within" else "<="

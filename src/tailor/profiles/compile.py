@@ -113,7 +113,7 @@ class Evaluation:
             sql, out = f"CAST({summed} FILTER (WHERE {cond}) AS DOUBLE)", f"coalesce({a}, 0)"
         elif fn == "avg":
             if is_list:
-                avg = f"CAST(sum(list_sum({exact})) AS DOUBLE) / sum(len({col}))"
+                avg = f"CAST(sum(list_sum({exact})) AS DOUBLE) / sum(array_length({col}))"
             else:
                 avg = f"CAST(sum({exact}) AS DOUBLE) / count({exact})"
             sql, out = f"{avg} FILTER (WHERE {present})", a
@@ -139,7 +139,11 @@ class Evaluation:
             sql, out = f"{'min' if fn == 'first_at' else 'max'}(ts) FILTER (WHERE {cond})", a
         elif fn == "distinct_count":
             inner = f"flatten(list({col}) FILTER (WHERE {present}))" if is_list else None
-            sql = f"len(list_distinct({inner}))" if inner else f"count(DISTINCT {col}) FILTER (WHERE {cond})"
+            sql = (
+                f"array_length(list_distinct({inner}))"
+                if inner
+                else f"count(DISTINCT {col}) FILTER (WHERE {cond})"
+            )
             out = f"coalesce({a}, 0)"
         elif fn == "distinct":
             values = (
@@ -354,6 +358,11 @@ def compile_traits(
     return ev
 
 
+def thresholds_sql(trait: str) -> str:
+    """SQL of the thresholds of a quantile trait (a list of numbers, NULL before they are first taken)."""
+    return f"(SELECT thresholds FROM trait_quantiles WHERE trait = {_literal(trait)})"
+
+
 def _quantile(ev: Evaluation, name: str, d: TraitDefinition, column: object) -> Compiled:
     assert d.quantile is not None
     assert callable(column)
@@ -361,8 +370,8 @@ def _quantile(ev: Evaluation, name: str, d: TraitDefinition, column: object) -> 
     scored: Compiled = column(q.of)
     ev.quantiles[name] = (q.of, q.buckets)
     v = f"TRY_CAST({scored.sql} AS DOUBLE)"
-    thresholds = f"(SELECT thresholds FROM trait_quantiles WHERE trait = {_literal(name)})"
-    below = f"len(list_filter({thresholds}, lambda t: t < {v}))"
+    thresholds = thresholds_sql(name)
+    below = f"array_length(list_filter({thresholds}, lambda t: t < {v}))"
     score = f"{q.buckets} - {below}" if q.descending else f"1 + {below}"
     return Compiled(
         f"CASE WHEN {v} IS NULL OR {thresholds} IS NULL THEN NULL ELSE {score} END", scored.changes

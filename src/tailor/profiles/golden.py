@@ -108,28 +108,29 @@ _ALIASES = (
 )
 
 
-def observation_steps(ignored: list[str]) -> list[SqlStep]:
-    """Steps that add the batch's trait observations (`_pf_obs`) to `trait_observations`."""
-    skip = f"AND trait NOT IN ({', '.join(_literal(t) for t in ignored)})" if ignored else ""
-    # Keys are folded once per distinct key (the regular expressions cost ~40 us a call).
-    return [
-        SqlStep(
-            f"""CREATE OR REPLACE TEMP TABLE _pf_obs AS
-            WITH src AS (
-                SELECT e.seq, h.k, e.source_id, e.timestamp AS ts,
-                       CASE WHEN e.type = 'identify' THEN e.traits
-                            ELSE json_extract(e.context, '$.traits')::VARCHAR END AS t
-                FROM {BATCH_VIEW} e JOIN identity_event_hubs h ON h.seq = e.seq
-                WHERE (e.type = 'identify' AND e.traits LIKE '{{%')
-                   OR (e.type <> 'group' AND e.context LIKE '%"traits"%')
-            ),
-            pairs AS (
-                SELECT seq, k, source_id, ts, j.key, CAST(j.value AS VARCHAR) AS value,
+PAIRS = """SELECT seq, k, source_id, ts, j.key, CAST(j.value AS VARCHAR) AS value,
                        CASE WHEN j.type = 'VARCHAR' THEN json_extract_string(j.value, '$')
                             ELSE CAST(j.value AS VARCHAR) END
                            AS text
                 FROM src, json_each(src.t) j
-                WHERE json_type(src.t) = 'OBJECT' AND j.type <> 'NULL'
+                WHERE json_type(src.t) = 'OBJECT' AND j.type <> 'NULL'"""
+"""The (key, value as JSON, value as text) pairs of each object `src.t`, in DuckDB."""
+
+
+def observations_query(ignored: list[str], events: str = BATCH_VIEW, pairs: str = PAIRS) -> str:
+    """The trait observations of `events` (seq, k, trait, value, text, source_id, ts); `pairs` as `PAIRS`."""
+    skip = f"AND trait NOT IN ({', '.join(_literal(t) for t in ignored)})" if ignored else ""
+    # Keys are folded once per distinct key (the regular expressions cost ~40 us a call).
+    return f"""WITH src AS (
+                SELECT e.seq, h.k, e.source_id, e.timestamp AS ts,
+                       CASE WHEN e.type = 'identify' THEN e.traits
+                            ELSE json_extract(e.context, '$.traits')::VARCHAR END AS t
+                FROM {events} e JOIN identity_event_hubs h ON h.seq = e.seq
+                WHERE (e.type = 'identify' AND e.traits LIKE '{{%')
+                   OR (e.type <> 'group' AND e.context LIKE '%"traits"%')
+            ),
+            pairs AS (
+                {pairs}
             ),
             keys AS (
                 SELECT key, coalesce(al.trait, f.folded) AS trait
@@ -137,8 +138,14 @@ def observation_steps(ignored: list[str]) -> list[SqlStep]:
                 LEFT JOIN {_ALIASES} USING (folded)
             )
             SELECT seq, k, trait, value, trim(text) AS text, source_id, ts FROM pairs JOIN keys USING (key)
-            WHERE trim(text) <> '' AND trait <> '' {skip}""",
-            "_pf_obs",
+            WHERE trim(text) <> '' AND trait <> '' {skip}"""
+
+
+def observation_steps(ignored: list[str]) -> list[SqlStep]:
+    """Steps that add the batch's trait observations (`_pf_obs`) to `trait_observations`."""
+    return [
+        SqlStep(
+            f"CREATE OR REPLACE TEMP TABLE _pf_obs AS\n            {observations_query(ignored)}", "_pf_obs"
         ),
         SqlStep("INSERT INTO trait_observations SELECT * FROM _pf_obs", "trait_observations"),
     ]
