@@ -15,6 +15,7 @@ time to a durable acknowledgement.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--background", type=int, default=500, help="background events per second")
+    parser.add_argument(
+        "--load-delay-ms", type=int, default=0, help="[collect] load_delay_ms (default: the setting's)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -60,10 +64,16 @@ def main() -> None:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         log = (Path(tmp) / "server.log").open("wb")
+        env = (
+            {**os.environ, "TAILOR_COLLECT__LOAD_DELAY_MS": str(args.load_delay_ms)}
+            if args.load_delay_ms
+            else None
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "tailor.cli", "serve", "--data", str(data), "--port", str(port)],
             stdout=log,
             stderr=log,
+            env=env,
         )
         admin = {"Authorization": f"Bearer {creds.admin_token}"}
         write = {"X-Write-Key": creds.write_key}
@@ -163,6 +173,37 @@ def main() -> None:
                 f"baseline /v1/track acknowledgement: p50 {a50 * 1000:.1f} ms, p95 {a95 * 1000:.1f} ms;"
                 f" p95 ratio {p95 / a95:.0f}x"
             )
+            # Where the time went, from the server's own clocks: arrival -> evaluation started
+            # (the change's time is the evaluation time of its micro-batch).
+            from datetime import datetime
+
+            received = {
+                e["user_id"]: datetime.fromisoformat(e["received_at"])
+                for e in client.get(f"{url}/api/v1/events?type=track&limit=1000", headers=admin).json()[
+                    "events"
+                ]
+                if e.get("event") == "Latency Probe"
+            }
+            evaluated = {}
+            after = 0
+            while page := client.get(
+                f"{url}/api/v1/segment-changes?segment=latency_probe&after={after}&limit=1000", headers=admin
+            ).json()["changes"]:
+                after = page[-1]["id"]
+                for change in page:
+                    evaluated.setdefault(change["profile_id"], datetime.fromisoformat(change["at"]))
+            waits = []
+            for user in sent:
+                pid = client.get(f"{url}/api/v1/profiles?identifier=user_id:{user}", headers=admin).json()[
+                    "profile_id"
+                ]
+                if user in received and pid in evaluated:
+                    waits.append((evaluated[pid] - received[user]).total_seconds())
+            if waits:
+                print(
+                    f"server side, arrival -> start of the evaluating micro-batch: p50 {statistics.median(waits) * 1000:.0f} ms,"
+                    f" p95 {_percentile(waits, 0.95) * 1000:.0f} ms"
+                )
             stats: dict[str, Any] = client.get(f"{url}/api/v1/stats", headers=admin).json()
             print(f"events stored {stats['events_total']:,}; background {args.background} events/s")
         finally:
