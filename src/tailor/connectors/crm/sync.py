@@ -231,6 +231,7 @@ class CrmSync:
         )
         receipt = run.submit(chunk).result()  # durable before any base moves
         run.collect(receipt)
+        self._at("durable")
         rejected = set()
         for r in run.last_rejections:
             contact = chosen[(r.index or 1) - 1].contact
