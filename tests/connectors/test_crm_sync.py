@@ -101,7 +101,7 @@ def crm(request: pytest.FixtureRequest) -> Iterator[Crm]:
         def kill_my() -> None:
             for (pid,) in my(url, "SELECT id FROM information_schema.processlist WHERE db = %s", (db,)):
                 with contextlib.suppress(Exception):  # our own connection, or one that already ended
-                    my(url, f"KILL {int(pid)}")
+                    my(url, f"KILL {int(str(pid))}")
 
         yield Crm(url, lambda s, p: my(url, s, p), "CURRENT_TIMESTAMP(6)", kill_my)
 
