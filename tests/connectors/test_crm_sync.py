@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -373,3 +375,65 @@ def test_a_database_that_goes_away_mid_sync_resumes(rt: Runtime, crm: Crm) -> No
     assert [r[0] for r in crm.sql("SELECT revision FROM contacts ORDER BY id")] == [1] * 7
     quiet_all = cycle(rt)
     assert quiet_all["written_to_crm"] == quiet_all["written_to_tailor"] == 0
+
+
+def test_the_scheduler_runs_a_crm_sync_and_status_shows_its_counts(tmp_path: Path, pg_url: str) -> None:
+    from click.testing import CliRunner
+
+    from tailor.cli import main
+
+    pg(pg_url, PG_TABLE)
+    crm = Crm(pg_url, lambda s, p: pg(pg_url, s, p), "clock_timestamp()", lambda: None)
+    seed(crm)
+    path = tmp_path / "data"
+    init_data_dir(path)
+    runtime = Runtime(path)
+    declare(runtime, crm, interval_s=0.5)
+    cycles = threading.Event()
+    runtime.connectors.crm_hook = lambda point: cycles.set() if point == "durable" else None
+    runtime.start()
+    try:
+        assert cycles.wait(20), "the scheduler did not run the CRM sync"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            last = runtime.connectors.state.runs("crm", 1)
+            if last and last[0].status == "ok" and last[0].rows_written == 2:
+                break
+            time.sleep(0.1)
+    finally:
+        runtime.close()
+    text = CliRunner().invoke(main, ["connectors", "status", "--data", str(path)])
+    assert text.exit_code == 0, text.output
+    assert "2 contacts read, 0 written to the CRM, 2 to Tailor, 0 conflicts" in " ".join(text.output.split())
+    as_json = CliRunner().invoke(main, ["connectors", "status", "--data", str(path), "--json"])
+    (row,) = json.loads(as_json.output)
+    assert row["sync"] == {
+        "contacts_read": 2,
+        "written_to_crm": 0,
+        "written_to_tailor": 2,
+        "conflicts": 0,
+        "deferred": 0,
+        "failed": 0,
+    }
+
+
+def test_a_declaration_that_cannot_work_names_each_problem(rt: Runtime) -> None:
+    from tailor.connectors.exceptions import ConnectorError
+
+    spec = {
+        "type": "crm_sync",
+        "url": "postgresql://x/y",
+        "table": "contacts",
+        "fields": {"city": {"owner": "nobody"}},
+    }
+    with pytest.raises(ConnectorError, match="owner"):
+        save_declaration(rt.data_dir, "crm", spec)
+    spec["fields"] = {"birth_date": {}, "updated_at": {}}
+    spec["insert_new"] = True
+    with pytest.raises(ConnectorError) as e:
+        save_declaration(rt.data_dir, "crm", spec)
+    message = str(e.value)
+    assert "fields.birth_date.trait: 'birth_date' is spelled 'birthday' in Tailor" in message
+    assert "fields.updated_at: already used" in message
+    assert "profile_column: insert_new needs a unique column" in message
+    assert "insert_when: no identifier column of type 'email'" in message
