@@ -21,6 +21,7 @@ from tailor.connectors.crm.base import MergeBase
 from tailor.connectors.crm.spec import CrmSyncSpec
 from tailor.connectors.crm.sync import CrmHook, CrmSync, Unlink
 from tailor.connectors.declarations import DESTINATIONS, Declaration, FileSourceSpec, load_declarations
+from tailor.connectors.destinations.audiences import segment_exists
 from tailor.connectors.destinations.outbox import Outbox
 from tailor.connectors.destinations.sync import AfterSend, sender_for, sync_destination
 from tailor.connectors.exceptions import ConnectorError
@@ -155,6 +156,9 @@ class ConnectorService:
         if isinstance(spec, CrmSyncSpec):
             return self._crm_sync(name, spec)
         assert isinstance(spec, DESTINATIONS)
+        if spec.segment is not None and not segment_exists(self._db, spec.segment):
+            # Exporting a missing segment would delete the whole audience at the destination.
+            raise ConnectorError(f"{name}: no segment named {spec.segment!r} is defined")
         sender = sender_for(spec, self.data_dir)
         try:
             r = sync_destination(name, spec, self.outbox, sender, run_id, self.after_send)
