@@ -1,0 +1,63 @@
+"""Arrow's CSV blocks against Python's csv module: the same rows, values, line numbers and rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tailor.connectors import csv_blocks
+from tailor.connectors.files import CsvFile, RowChunk
+
+CLEAN = st.text(alphabet="abcxyz 0123456789,.é-", max_size=6).map(lambda v: f'"{v}"' if "," in v else v)
+LINES = st.one_of(
+    st.lists(CLEAN, min_size=3, max_size=3).map(",".join),  # a good row
+    st.just(""),  # a blank line
+    st.just("only,two"),  # the wrong number of fields
+    st.just('x,"two\nlines",z'),  # a line break inside a quoted value
+    st.just("bad,\udcff,z"),  # a byte that is not UTF-8 (written back as 0xff)
+)
+
+
+def _rows(chunks: list[RowChunk]) -> tuple[list[tuple[int, tuple[str, ...]]], list[tuple[int | None, str]]]:
+    good, bad = [], []
+    for c in chunks:
+        names = list(c.columns)
+        values = [c.columns[n].to_pylist() for n in names]
+        good += [(c.numbers[i], tuple(v[i] for v in values)) for i in range(len(c))]
+        bad += [(r.index, r.errors[0].message) for r in c.rejections]
+    return good, bad
+
+
+def _write(path: Path, lines: list[str], crlf: bool) -> None:
+    end = "\r\n" if crlf else "\n"
+    text = end.join(["a,b,c", *lines]) + end
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(LINES, max_size=40), st.booleans(), st.integers(1, 7))
+def test_arrow_blocks_read_what_pythons_reader_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], crlf: bool, chunk_rows: int
+) -> None:
+    monkeypatch.setattr(csv_blocks, "BLOCK_BYTES", 40)  # many small blocks
+    path = tmp_path / "f.csv"
+    _write(path, lines, crlf)
+    source = CsvFile(path)
+    fast = _rows(list(source.chunks(chunk_rows)))
+    slow = _rows(list(source._python_chunks(source.columns, 0, 1, chunk_rows, skip_header=True)))
+    assert fast == slow
+
+
+def test_a_bad_row_late_in_a_large_file_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    lines = [f"{i},v{i},w" for i in range(300_000)]
+    lines[250_000] = "250000,short"
+    _write(path, lines, crlf=False)
+    good, bad = _rows(list(CsvFile(path).chunks()))
+    assert bad == [(250_002, "line 250002: 2 fields where the header has 3")]
+    assert len(good) == 299_999
+    assert good[-1] == (300_001, ("299999", "v299999", "w"))
+    assert good[250_000] == (250_003, ("250001", "v250001", "w"))
