@@ -61,3 +61,30 @@ def test_a_bad_row_late_in_a_large_file_is_named_by_its_line(tmp_path: Path) -> 
     assert len(good) == 299_999
     assert good[-1] == (300_001, ("299999", "v299999", "w"))
     assert good[250_000] == (250_003, ("250001", "v250001", "w"))
+
+
+def test_event_ids_and_dedupe_hashes_are_the_collectors(tmp_path: Path) -> None:
+    import duckdb
+
+    from tailor.collect.validate import dedupe_hash
+    from tailor.connectors.events import EventShape
+    from tailor.connectors.importer import convert_chunk
+    from tailor.connectors.mapping import parse_mapping
+
+    path = tmp_path / "c.csv"
+    rows = [f"C{i},p{i}@example.org,2024-01-0{1 + i % 9}T10:00:00.123456Z" for i in range(5000)]
+    _write(path, rows, crlf=False)
+    path.write_text(path.read_text().replace("a,b,c", "id,email,seen", 1))
+    mapping = parse_mapping(
+        {"record": "crm", "id": "id", "identifiers": {"email": "email"}, "traits": {"seen": "timestamp"}}, "m"
+    )
+    (chunk,) = CsvFile(path).chunks()
+    events = EventShape(mapping, "import:crm", "crm").rows(
+        duckdb.connect(), convert_chunk(mapping, chunk, "line").table, "c.csv"
+    )
+    assert events.dedupe_hash == [dedupe_hash("import:crm", m) for m in events.message_id]
+    assert events.message_id[7].startswith("record:crm:C7:")
+    assert events.traits[7] == '{"seen":"2024-01-08T10:00:00.123456Z"}'
+    assert [r.decode() for r in events.raw[:1]] == [
+        '{"c0":"C0","c1":"p0@example.org","c2":"2024-01-01T10:00:00.123456Z"}'
+    ]

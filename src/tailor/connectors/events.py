@@ -9,13 +9,14 @@ drops; a record's message id also names the record, so each changed version is s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from tailor.collect.validate import EventRows, dedupe_hash
+from tailor.collect.validate import EventRows
 from tailor.connectors.mapping import SEGMENT_ID_TYPES, Mapping
 from tailor.exceptions import StoreError
 
@@ -106,8 +107,8 @@ class EventShape:
         return f"""SELECT {body} AS body, {content} AS content,
             to_json(struct_pack(externalIds := {external}{record})) AS context,
             {user} AS user_id, {anon} AS anonymous_id, {event}::VARCHAR AS event,
-            {stamp} AS original_timestamp, {rid_sql}::VARCHAR AS rid
-        FROM {_printed("chunk", stamped)} ORDER BY __pos"""
+            {stamp} AS original_timestamp, {rid_sql}::VARCHAR AS rid, __pos
+        FROM {_printed("chunk", stamped)}"""
 
     def rows(self, cur: duckdb.DuckDBPyConnection, chunk: pa.Table, origin: str) -> EventRows:
         """The event rows of a chunk of converted columns (with `__line`); one per row, in order."""
@@ -131,6 +132,11 @@ class EventShape:
             out = arrow_query(cur, self.sql(names, origin, tuple(stamped)))
         finally:
             cur.unregister("chunk")
+        # DuckDB keeps a scan's order (preserve_insertion_order); sorting every chunk costs a fifth
+        # of the query, so the order is checked and restored only if it was not kept.
+        positions = out.column("__pos").to_numpy()
+        if len(positions) > 1 and not bool((positions[1:] > positions[:-1]).all()):
+            out = out.sort_by("__pos")
         return self._event_rows(out)
 
     def _event_rows(self, out: pa.Table) -> EventRows:
@@ -138,34 +144,39 @@ class EventShape:
         rows = EventRows()
         n = out.num_rows
         bodies = out.column("body").to_pylist()
-        contents = out.column("content").to_pylist()
+        # One pass per row is left: xxhash has no vectorised form (and the ids must stay as they were).
+        raw = [c.encode("utf-8", "surrogatepass") for c in out.column("content").to_pylist()]
         digest = xxhash.xxh3_64_hexdigest
-        hashes = [digest(c.encode("utf-8", "surrogatepass")) for c in contents]
-        if m.record is not None:
+        if m.record is not None or m.id is not None:
+            prefix = f"record:{m.record}:" if m.record is not None else "row:"
             rids = out.column("rid").to_pylist()
-            prefix = f"record:{m.record}:"
-            message_ids = [f"{prefix}{r}:{h}" for r, h in zip(rids, hashes, strict=True)]
-        elif m.id is not None:
-            rids = out.column("rid").to_pylist()
-            message_ids = [f"row:{r}:{h}" for r, h in zip(rids, hashes, strict=True)]
+            message_ids = [f"{prefix}{r}:{digest(c)}" for r, c in zip(rids, raw, strict=True)]
         else:
-            message_ids = [f"row:{h}" for h in hashes]
-        source = self.source
+            message_ids = [f"row:{digest(c)}" for c in raw]
         rows.message_id = message_ids
-        rows.dedupe_hash = [dedupe_hash(source, mid) for mid in message_ids]
+        # dedupe_hash(source, id) for every id, without building "source\0id" text per row.
+        head = f"{self.source}\0".encode("utf-8", "surrogatepass")
+        hash64 = xxhash.xxh3_64_intdigest
+        rows.dedupe_hash = [hash64(head + mid.encode("utf-8", "surrogatepass")) for mid in message_ids]
         kind = m.kind
         rows.type = [kind] * n
         rows.event = out.column("event").to_pylist() if kind == "track" else [None] * n
         rows.name = [None] * n
-        rows.user_id = out.column("user_id").to_pylist()
-        rows.anonymous_id = out.column("anonymous_id").to_pylist()
+        rows.user_id = _values(out, "user_id")
+        rows.anonymous_id = _values(out, "anonymous_id")
         rows.group_id = [None] * n
         rows.previous_id = [None] * n
-        rows.original_timestamp = out.column("original_timestamp").to_pylist()
+        rows.original_timestamp = _values(out, "original_timestamp")
         rows.sent_at = [None] * n
         rows.properties = bodies if kind == "track" else [None] * n
         rows.traits = bodies if kind == "identify" else [None] * n
         rows.context = out.column("context").to_pylist()
         rows.integrations = [None] * n
-        rows.raw = [c.encode("utf-8", "surrogatepass") for c in contents]
+        rows.raw = list(raw)  # the list type EventRows declares
         return rows
+
+
+def _values(out: pa.Table, name: str) -> list[Any]:
+    """A column as Python values (all None without converting, when it holds none)."""
+    column = out.column(name)
+    return [None] * len(column) if column.null_count == len(column) else column.to_pylist()
