@@ -310,6 +310,19 @@ def test_deletes_unlink_and_erasure_deletes_the_contact(rt: Runtime, crm: Crm) -
     assert cycle(rt)["written_to_tailor"] == 0
 
 
+def test_an_erased_person_kept_in_the_crm_is_never_read_back(rt: Runtime, crm: Crm) -> None:
+    seed(crm)
+    declare(rt, crm)  # on_erasure = "keep"
+    cycle(rt)
+    rt.privacy.erase("email:ben@example.org", compact_now=False)
+    crm.edit(2, city="Ripon")  # the CRM keeps ben, and even edits him
+    d = cycle(rt)
+    assert (d["erased"], d["written_to_tailor"], d["written_to_crm"]) == (0, 0, 0), d
+    assert crm.row(2)["city"] == "Ripon"
+    rows = rt.db.execute("SELECT count(*) FROM events WHERE traits LIKE '%ben@example.org%'")
+    assert rows[0][0] == 0
+
+
 def test_new_profiles_are_inserted_once(rt: Runtime, crm: Crm) -> None:
     seed(crm)
     declare(rt, crm, insert_new=True, profile_column="tailor_profile_id")

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS crm_erasures (
     connector TEXT NOT NULL,
     contact TEXT NOT NULL,
     erasure_id TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (connector, contact)
 );
 """
@@ -92,24 +93,29 @@ class MergeBase:
         pending = [(connector, c, erasure_id) for c in contacts]
         with self._lock:
             self._con.execute("BEGIN")
-            self._con.executemany("INSERT OR IGNORE INTO crm_erasures VALUES (?, ?, ?)", pending)
+            self._con.executemany(
+                "INSERT OR IGNORE INTO crm_erasures (connector, contact, erasure_id) VALUES (?, ?, ?)",
+                pending,
+            )
             self._con.executemany(
                 "DELETE FROM crm_base WHERE connector = ? AND contact = ?",
                 [(connector, c) for _, c, _ in pending],
             )
             self._con.execute("COMMIT")
 
-    def erasures(self, connector: str) -> list[str]:
-        """Contacts waiting to be deleted or blanked in the CRM."""
+    def erasures(self, connector: str, done: bool = False) -> list[str]:
+        """Contacts waiting to be deleted or blanked in the CRM (or, `done`, those already treated)."""
         with self._lock:
-            rows = self._con.execute("SELECT contact FROM crm_erasures WHERE connector = ?", (connector,))
+            rows = self._con.execute(
+                "SELECT contact FROM crm_erasures WHERE connector = ? AND done = ?", (connector, int(done))
+            )
             return [c for (c,) in rows.fetchall()]
 
     def erased(self, connector: str, contacts: Iterable[str]) -> None:
-        """Marks contacts as deleted or blanked in the CRM (after its commit)."""
+        """Marks contacts as treated in the CRM (after its commit); they are never synced again."""
         with self._lock:
             self._con.executemany(
-                "DELETE FROM crm_erasures WHERE connector = ? AND contact = ?",
+                "UPDATE crm_erasures SET done = 1 WHERE connector = ? AND contact = ?",
                 [(connector, c) for c in contacts],
             )
 

@@ -130,12 +130,16 @@ class CrmSync:
             self._erase(table)
             linked = linked_contacts(self._db, self.spec)
             bases = self._bases.load(self.name)
+            # An erased person's contacts are never read into Tailor again (even when kept in the CRM).
+            erased = set(self._bases.erasures(self.name, done=True))
             seen: set[str] = set()
             for page in table.contacts():
                 self.result.contacts_read += len(page)
                 live = []
                 for contact in page:
                     seen.add(contact.contact)
+                    if contact.contact in erased:
+                        continue
                     if contact.deleted:
                         if contact.contact in bases:
                             self._deleted(contact.contact)
