@@ -88,3 +88,48 @@ def test_event_ids_and_dedupe_hashes_are_the_collectors(tmp_path: Path) -> None:
     assert [r.decode() for r in events.raw[:1]] == [
         '{"c0":"C0","c1":"p0@example.org","c2":"2024-01-01T10:00:00.123456Z"}'
     ]
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_the_context_json_is_what_to_json_of_structs_writes(record: bool) -> None:
+    import duckdb
+    import pyarrow as pa
+
+    from tailor.connectors.events import EventShape
+    from tailor.connectors.mapping import parse_mapping
+
+    tricky = ['a"b\\c', "é ü 字 \u2028", "", None, "  spaced  ", "tab\there\n", "ok@example.org"]
+    table = pa.table(
+        {
+            "id": pa.array([f"r{i}{v or ''}" for i, v in enumerate(tricky)]),
+            "email": pa.array(tricky),
+            "phone": pa.array(list(reversed(tricky))),
+            "__line": pa.array(range(2, 2 + len(tricky)), pa.int64()),
+        }
+    )
+    spec: dict[str, object] = {"identifiers": {"email": "email", "phone": "phone"}}
+    if record:
+        spec |= {"record": "crm", "id": "id"}
+    mapping = parse_mapping(spec, "m")
+    origin = 'dir/"odd" fïle.csv'
+    events = EventShape(mapping, "import:x", "crm").rows(duckdb.connect(), table, origin)
+    # The reference: the struct-built JSON the events query wrote before.
+    ids = [
+        f"struct_pack(type := '{t}', id := trim({c}), collection := 'crm', encoding := 'none')"
+        for c, t in (("email", "email"), ("phone", "phone"))
+    ]
+    rec = ""
+    if record:
+        record_id = "'crm:' || trim(id)"
+        ids.insert(
+            0, f"struct_pack(type := 'record', id := {record_id}, collection := 'crm', encoding := 'none')"
+        )
+        file = "'dir/\"odd\" fïle.csv'"
+        rec = f", record := struct_pack(kind := 'crm', id := trim(id), file := {file}, line := __line)"
+    con = duckdb.connect()
+    con.register("chunk", table)
+    reference = con.sql(
+        f"SELECT to_json(struct_pack(externalIds := list_filter([{', '.join(ids)}],"
+        f" lambda x: coalesce(x.id, '') <> ''){rec})) FROM chunk"
+    ).fetchall()
+    assert events.context == [r[0] for r in reference]

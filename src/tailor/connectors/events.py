@@ -34,6 +34,33 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _json_text(text: str) -> str:
+    """SQL of a constant as JSON text (DuckDB folds it once; its escaping is to_json's)."""
+    return f"to_json({_literal(text)})"
+
+
+def _context_json(ids: list[tuple[str, str]], collection: str, record: list[tuple[str, str]]) -> str:
+    """SQL of each event's context JSON: `externalIds` (empty ids left out) and the `record`.
+
+    Concatenated from to_json() of single values rather than to_json() of a list of structs: the
+    same text, in half the time. `ids` are (type, SQL of the id); `record` (key, SQL of JSON).
+    """
+    entries = []
+    for id_type, value in ids:
+        entry = (
+            f"'{{\"type\":' || {_json_text(id_type)} || ',\"id\":' || to_json({value})"
+            f" || ',\"collection\":' || {_json_text(collection)} || ',\"encoding\":\"none\"}}'"
+        )
+        entries.append(f"CASE WHEN coalesce({value}, '') <> '' THEN {entry} END")
+    # concat_ws skips the NULLs (empty ids), and gives '' when all are.
+    external = f"concat_ws(',', {', '.join(entries)})" if entries else "''"
+    text = f"'{{\"externalIds\":[' || {external} || ']'"
+    if record:
+        parts = " || ',' || ".join(f"'\"{k}\":' || {v}" for k, v in record)
+        text += f" || ',\"record\":{{' || {parts} || '}}'"
+    return f"({text} || '}}')"
+
+
 def _printed(relation: str, stamped: tuple[str, ...]) -> str:
     """The relation with its `stamped` timestamp columns as ISO 8601 text."""
     if not stamped:
@@ -74,28 +101,18 @@ class EventShape:
         # Record files keep every identifier in externalIds, as the first record import did; other
         # mappings put user and anonymous ids in the event's own userId / anonymousId.
         segment = {} if m.text_traits else {t: c for c, t in m.identifiers.items() if t in SEGMENT_ID_TYPES}
-        ids = []
+        ids: list[tuple[str, str]] = []
         for column, id_type in m.identifiers.items():
             if id_type not in segment:
-                ids.append(
-                    f"struct_pack(type := {_literal(id_type)}, id := trim({quote(column)}),"
-                    f" collection := {_literal(self.collection)}, encoding := 'none')"
-                )
+                ids.append((id_type, f"trim({quote(column)})"))
+        record: list[tuple[str, str]] = []
         if m.record is not None:
             assert m.id is not None
             rid = f"trim({quote(m.id)})"
-            ids.insert(
-                0,
-                f"struct_pack(type := 'record', id := {_literal(m.record + ':')} || {rid},"
-                f" collection := {_literal(self.collection)}, encoding := 'none')",
-            )
-            record = (
-                f", record := struct_pack(kind := {_literal(m.record)}, id := {rid},"
-                f" file := {_literal(origin)}, line := __line)"
-            )
-        else:
-            record = ""
-        external = f"list_filter([{', '.join(ids)}], lambda x: coalesce(x.id, '') <> '')" if ids else "[]"
+            ids.insert(0, ("record", f"{_literal(m.record + ':')} || {rid}"))
+            record = [("kind", _json_text(m.record)), ("id", f"to_json({rid})")]
+            record += [("file", _json_text(origin)), ("line", "CAST(__line AS VARCHAR)")]
+        context = _context_json(ids, self.collection, record)
         user = f"nullif(trim({quote(segment['user_id'])}), '')" if "user_id" in segment else "NULL"
         anon = f"nullif(trim({quote(segment['anonymous_id'])}), '')" if "anonymous_id" in segment else "NULL"
         # What a re-import must find unchanged: every mapped value, identifiers included.
@@ -105,7 +122,7 @@ class EventShape:
         stamp = quote(m.timestamp) if m.timestamp else "NULL::TIMESTAMPTZ"
         rid_sql = f"trim({quote(m.id)})" if m.id else "NULL"
         return f"""SELECT {body} AS body, {content} AS content,
-            to_json(struct_pack(externalIds := {external}{record})) AS context,
+            {context} AS context,
             {user} AS user_id, {anon} AS anonymous_id, {event}::VARCHAR AS event,
             {stamp} AS original_timestamp, {rid_sql}::VARCHAR AS rid, __pos
         FROM {_printed("chunk", stamped)}"""
