@@ -49,7 +49,7 @@ def _context_json(ids: list[tuple[str, str]], collection: str, record: list[tupl
     for id_type, value in ids:
         entry = (
             f"'{{\"type\":' || {_json_text(id_type)} || ',\"id\":' || to_json({value})"
-            f" || ',\"collection\":' || {_json_text(collection)} || ',\"encoding\":\"none\"}}'"
+            f' || \',"collection":\' || {_json_text(collection)} || \',"encoding":"none"}}\''
         )
         entries.append(f"CASE WHEN coalesce({value}, '') <> '' THEN {entry} END")
     # concat_ws skips the NULLs (empty ids), and gives '' when all are.
