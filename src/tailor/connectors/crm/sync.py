@@ -23,7 +23,12 @@ from tailor.connectors.crm.base import BaseRow, MergeBase
 from tailor.connectors.crm.merge import Action, Base, canonical, merge, to_python
 from tailor.connectors.crm.spec import CrmSyncSpec
 from tailor.connectors.crm.table import Contact, ContactTable
-from tailor.connectors.crm.tailor_side import LinkedContact, linked_contacts, profiles_without_contact
+from tailor.connectors.crm.tailor_side import (
+    LinkedContact,
+    imports_applied,
+    linked_contacts,
+    profiles_without_contact,
+)
 from tailor.connectors.events import EventShape
 from tailor.connectors.exceptions import ConnectorError
 from tailor.connectors.files import RowChunk
@@ -59,6 +64,8 @@ class CrmSyncResult:
     failed: int = 0
     """Contacts (or values) that could not be written: quarantined imports, values not of their type."""
     inserted: int = 0
+    inserts_deferred: bool = False
+    """Inserts waited for the processor to link the contacts imported so far (next cycle)."""
     unlinked: int = 0
     erased: int = 0
     unchanged: int = 0
@@ -153,7 +160,12 @@ class CrmSync:
             for gone in sorted(set(bases) - seen):
                 self._deleted(gone)
             if self.spec.insert_new:
-                self._insert(table)
+                # A contact imported but not yet linked would look like a profile without one.
+                self._writer.flush()
+                if imports_applied(self._db, self.source_id):
+                    self._insert(table)
+                else:
+                    self.result.inserts_deferred = True
         finally:
             table.close()
             run.close()

@@ -71,3 +71,14 @@ def profiles_without_contact(db: Database, spec: CrmSyncSpec) -> list[NewProfile
         if trait is not None:
             profile.traits[str(trait)] = str(text)
     return list(found.values())
+
+
+def imports_applied(db: Database, source_id: str) -> bool:
+    """Whether identity resolution and profiles have applied every event of the source."""
+    rows = db.execute(
+        """SELECT coalesce((SELECT max(seq) FROM events WHERE source_id = ?), 0)
+                  <= coalesce((SELECT min("offset") FROM stage_offsets
+                               WHERE stage IN ('identity_graph', 'profiles')), 0)""",
+        [source_id],
+    )
+    return bool(rows[0][0])
