@@ -12,7 +12,7 @@ when `insert_new` says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -194,9 +194,7 @@ class CrmSync:
                 tailor = ours.traits.get(s.trait(column)) if ours else None
                 if tailor is not None:
                     try:
-                        tailor = type(tailor)(
-                            canonical(tailor.text, f.type), tailor.seq, tailor.observed_at, tailor.source_id
-                        )
+                        tailor = replace(tailor, text=canonical(tailor.text, f.type))
                     except ValueError as e:
                         self.result.fail(f"contact {contact.contact}: trait {s.trait(column)!r}: {e}")
                         continue
