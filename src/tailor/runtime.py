@@ -98,6 +98,7 @@ class Runtime:
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)
         self.connectors = ConnectorService(self.data_dir, self.db, self.writer)
+        self.connectors.unlink = self._unlink_record
         self.privacy = PrivacyService(self)
         self.privacy_scheduler = PrivacyScheduler(self)
         self.privacy_scheduler.tick()
@@ -107,6 +108,17 @@ class Runtime:
             WriterSink(self.validator, self.writer, self._messaging_source()),
             consent=PrivacyConsent(self.privacy, self.db),
         )
+
+    def _unlink_record(self, identifier: str) -> None:
+        """Blocks a deleted CRM contact's record identifier in its profile (if it is in one)."""
+        from tailor.identity.exceptions import IdentityError
+
+        try:
+            profile_id = self.identity_service.resolve(identifier)
+            if len(self.identity_service.identifiers(profile_id)) > 1:
+                self.identity_service.split(profile_id, block=identifier, note="CRM contact deleted")
+        except IdentityError:
+            log.info("%s is in no profile: nothing to unlink", identifier)
 
     def _messaging_source(self) -> str:
         """The id of the source that tracking events are collected under (created on first use)."""

@@ -223,3 +223,49 @@ def test_profile_traits_audience(runtime: Runtime, tmp_path: Path) -> None:
     runtime.processor.run_once()
     rows = runtime.db.execute(f"SELECT tier::VARCHAR FROM ({profile_traits(['tier'])}) ORDER BY 1")
     assert rows == [('"platinum"',), ('"silver"',)]
+
+
+def test_a_segment_audience_follows_the_segments_membership(runtime: Runtime, tmp_path: Path) -> None:
+    import msgspec
+
+    from tailor.collect.writer import Submission
+    from tailor.connectors.exceptions import ConnectorError
+
+    def identify(email: str, city: str) -> None:
+        message = {"type": "identify", "userId": email, "traits": {"email": email, "city": city}}
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        rows, _ = runtime.validator.validate("web", [msgspec.json.encode(message)], now)
+        runtime.writer.submit(Submission("web", "identify", now, rows, [])).result()
+        runtime.writer.flush()
+        runtime.processor.run_once()
+
+    spec = {
+        "type": "file_destination",
+        "path": str(tmp_path / "out"),
+        "segment": "londoners",
+        "traits": ["city"],
+    }
+    save_declaration(runtime.data_dir, "aud", spec)
+    missing = runtime.connectors.run("aud")
+    assert missing.status == "failed"
+    assert "no segment named 'londoners'" in (missing.error or "")
+    runtime.definitions.put_segment(
+        {"name": "londoners", "condition": {"trait": "city", "op": "=", "value": "London"}}
+    )
+    identify("ana@example.org", "London")
+    identify("ben@example.org", "London")
+    identify("cy@example.org", "Paris")
+    first = runtime.connectors.run("aud")
+    assert (first.status, first.rows_read, first.rows_written) == ("ok", 2, 2)
+    table = pcsv.read_csv(sorted((tmp_path / "out").glob("*.csv"))[-1])
+    assert sorted(table.column("email").to_pylist()) == ["ana@example.org", "ben@example.org"]
+    assert set(table.column("city").to_pylist()) == {"London"}
+    identify("ben@example.org", "Leeds")  # leaves the segment: deleted from the audience
+    second = runtime.connectors.run("aud")
+    assert (second.rows_read, second.rows_written) == (1, 1)
+    last = pcsv.read_csv(sorted((tmp_path / "out").glob("*.csv"))[-1])
+    assert last.column("_op").to_pylist() == ["delete"]
+    with pytest.raises(ConnectorError, match="either a query or a segment"):
+        save_declaration(runtime.data_dir, "bad", {**spec, "query": "SELECT 1"})

@@ -31,6 +31,10 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+CRM_COUNTS = ("contacts_read", "written_to_crm", "written_to_tailor", "conflicts", "deferred", "failed")
+"""The counts of a CRM sync's last cycle that status shows."""
+
+
 def connector_status(
     state: ConnectorState, declared_all: dict[str, Declaration], broken: dict[str, str]
 ) -> list[dict[str, Any]]:
@@ -51,6 +55,9 @@ def connector_status(
                 "cursor": state.cursor(name),
             }
         )
+        if declared.type == "crm_sync" and run is not None and run.details:
+            details = msgspec.json.decode(run.details)
+            out[-1]["sync"] = {k: details.get(k, 0) for k in CRM_COUNTS}
     out += [{"name": n, "type": None, "error": e} for n, e in sorted(broken.items())]
     return out
 

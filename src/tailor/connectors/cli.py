@@ -219,7 +219,16 @@ def status_command(data_dir: Path, as_json: bool) -> None:
             *(f"{run[k]:,}" for k in ("rows_read", "rows_written", "rows_skipped", "rows_failed")),
             (run["error"] or "")[:80],
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in rows:
+        if "sync" in row:  # a CRM sync's last cycle, both ways
+            c = row["sync"]
+            console.print(
+                f"{row['name']}: {c['contacts_read']:,} contacts read, {c['written_to_crm']:,} written to"
+                f" the CRM, {c['written_to_tailor']:,} to Tailor, {c['conflicts']:,} conflicts,"
+                f" {c['deferred']:,} deferred (changed meanwhile), {c['failed']:,} failed"
+            )
 
 
 @connectors.command("history")

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from tailor.connectors.crm.spec import CrmSyncSpec
 from tailor.connectors.destinations.spec import (
     DestinationSpec,
     FileDestinationSpec,
@@ -47,9 +48,9 @@ class FileSourceSpec(msgspec.Struct, forbid_unknown_fields=True, tag="file_sourc
         return [f"mapping.{p}" for p in self.mapping.problems()]
 
 
-ConnectorSpec = FileSourceSpec | SqlSourceSpec | WebhookSourceSpec | DestinationSpec
+ConnectorSpec = FileSourceSpec | SqlSourceSpec | WebhookSourceSpec | CrmSyncSpec | DestinationSpec
 DESTINATIONS = (WebhookDestinationSpec, SqlDestinationSpec, FileDestinationSpec)
-SCHEDULED = (FileSourceSpec, SqlSourceSpec, *DESTINATIONS)
+SCHEDULED = (FileSourceSpec, SqlSourceSpec, CrmSyncSpec, *DESTINATIONS)
 """The kinds that run on an interval (webhooks are pushed to Tailor instead)."""
 
 

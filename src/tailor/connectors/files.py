@@ -2,8 +2,9 @@
 
 Rows that cannot be read at all (the wrong number of fields, bytes that are not UTF-8, a line that
 is not a JSON object) come out as rejections naming their line; the rest are handed on as Arrow
-columns. CSV is read with Python's csv module rather than Arrow's reader: Arrow's does not say on
-which line a bad row is, and quarantining a row without its line number is of little use.
+columns. CSV is parsed by Arrow in blocks whose rows are exactly their lines, so each row's line
+number is its position; from the first block that is not that clean, Python's csv module reads
+the rest and names the line of every bad row (Arrow's reader cannot say on which line one is).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tailor.collect.messages import FieldError, Rejection
+from tailor.connectors.csv_blocks import CleanBlock, fast_csv_blocks
 from tailor.connectors.exceptions import ConnectorError
 
 CHUNK_ROWS = 50_000
@@ -115,7 +117,14 @@ def _not_utf8(row: list[str], header: list[str]) -> tuple[str, int] | None:
 
 
 class CsvFile(SourceFile):
-    """A CSV file with a header row, UTF-8 with or without a byte-order mark."""
+    """A CSV file with a header row, UTF-8 with or without a byte-order mark.
+
+    Blocks of whole lines are parsed by Arrow's CSV reader (all columns as text): a block whose
+    rows are exactly its lines (no blank lines, no line breaks inside quoted values, no row with
+    the wrong number of fields, nothing that is not UTF-8) gives each row its line number by
+    position. The first block that is not so clean is read from its first line to the end of the
+    file with Python's csv module, which names the line and column of every bad row.
+    """
 
     def _open(self) -> tuple[io.TextIOWrapper, Any, list[str]]:
         f = self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -139,18 +148,51 @@ class CsvFile(SourceFile):
         f.close()
         return header
 
+    def _header_end(self) -> int | None:
+        """The byte offset just past the header line, if the header is one line (no quoted line break)."""
+        with self.path.open("rb") as f:
+            first = f.readline(1 << 20)
+        if not first.endswith(b"\n") or first.count(b'"') % 2:
+            return None
+        return len(first)
+
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[RowChunk]:
-        f, reader, header = self._open()
+        header = self.columns
+        start = self._header_end()
+        if start is None:
+            yield from self._python_chunks(header, 0, 1, rows, skip_header=True)
+            return
+        for block in fast_csv_blocks(self.path, header, start, 2):
+            if isinstance(block, CleanBlock):
+                yield from _block_chunks(header, block, rows)
+                continue
+            # The first block that is not clean: the rest row by row, each bad row with its line.
+            yield from self._python_chunks(header, block.offset, block.line, rows)
+            return
+
+    def _python_chunks(
+        self, header: list[str], offset: int, line: int, rows: int, skip_header: bool = False
+    ) -> Iterator[RowChunk]:
+        """Rows from a byte offset (a line that starts a row) to the end, numbered from `line`."""
+        raw = self.path.open("rb")
+        raw.seek(offset)
+        encoding = "utf-8-sig" if offset == 0 else "utf-8"
+        f = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+        reader = csv.reader(f)
         width = len(header)
+        base = line - 1
         with f:
+            if skip_header:
+                next(reader, None)
+                base = 0
             buffer: Any = f.buffer  # its position is how far the text reader has read
             good: list[list[str]] = []
             numbers: list[int] = []
             bad: list[Rejection] = []
-            line = reader.line_num
+            last = base + reader.line_num
             try:
                 for row in reader:
-                    first, line = line + 1, reader.line_num
+                    first, last = last + 1, base + reader.line_num
                     if len(row) != width:
                         if not row:  # a blank line holds no row
                             continue
@@ -167,7 +209,7 @@ class CsvFile(SourceFile):
                         yield self._chunk(header, good, numbers, bad, buffer.tell())
                         good, numbers, bad = [], [], []
             except csv.Error as e:
-                raise ConnectorError(f"{self.path}: line {reader.line_num}: {e}") from e
+                raise ConnectorError(f"{self.path}: line {base + reader.line_num}: {e}") from e
             yield self._chunk(header, good, numbers, bad, self.size)
 
     @staticmethod
@@ -179,6 +221,22 @@ class CsvFile(SourceFile):
             name: pa.array(values, pa.string()) for name, values in zip(header, transposed, strict=True)
         }
         return RowChunk(columns, numbers, lambda i: _csv_line(good[i]), bad, position)
+
+
+def _block_chunks(header: list[str], block: CleanBlock, rows: int) -> Iterator[RowChunk]:
+    """A clean block in chunks of `rows`, columns by header name (a repeated name: the last one)."""
+    table = block.table
+    for start in range(0, table.num_rows, rows):
+        part = table.slice(start, rows)
+        columns = {name: part.column(i).combine_chunks() for i, name in enumerate(header)}
+        first = block.first_line + start
+
+        def payload(i: int, part: pa.Table = part) -> bytes:
+            return _csv_line([str(v) for v in part.slice(i, 1).to_pylist()[0].values()])
+
+        done = (start + part.num_rows) / table.num_rows  # progress: a share of the block's bytes
+        position = block.start + int((block.end - block.start) * done)
+        yield RowChunk(columns, list(range(first, first + part.num_rows)), payload, [], position)
 
 
 class JsonLinesFile(SourceFile):

@@ -153,10 +153,13 @@ class EventImport:
         self.endpoint = endpoint or shape.source
         """What the quarantine names as where bad rows came in."""
         self.counts = ImportCounts()
+        self.last_rejections: list[Rejection] = []
+        """The rows of the latest submitted chunk that were quarantined (numbered as in the chunk)."""
 
     def submit(self, chunk: RowChunk) -> Future[Receipt]:
         """Converts a chunk and submits its events and rejections; the future resolves once durable."""
         converted = convert_chunk(self.shape.mapping, chunk, self.unit)
+        self.last_rejections = converted.rejections
         rows = self.shape.rows(self._cur, converted.table, self.origin)
         submission = Submission(
             self.shape.source, self.endpoint, datetime.now(UTC), rows, converted.rejections

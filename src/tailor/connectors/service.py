@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from tailor.connectors.crm.base import MergeBase
+from tailor.connectors.crm.spec import CrmSyncSpec
+from tailor.connectors.crm.sync import CrmHook, CrmSync, Unlink
 from tailor.connectors.declarations import DESTINATIONS, Declaration, FileSourceSpec, load_declarations
+from tailor.connectors.destinations.audiences import segment_exists
 from tailor.connectors.destinations.outbox import Outbox
 from tailor.connectors.destinations.sync import AfterSend, sender_for, sync_destination
 from tailor.connectors.exceptions import ConnectorError
@@ -60,6 +64,32 @@ class ConnectorService:
         """Called after each durable page of a database source (tests stop a database there)."""
         self.after_send: AfterSend | None = None
         """Called between a destination's acknowledgement and its record (tests crash there)."""
+        self.unlink: Unlink | None = None
+        """Detaches a deleted CRM contact's record from its profile (set by the runtime)."""
+        self.crm_hook: CrmHook | None = None
+        """Called at points of a CRM sync cycle (tests crash or stop the database there)."""
+        self._bases: MergeBase | None = None
+
+    @property
+    def bases(self) -> MergeBase:
+        """The merge bases of CRM syncs (in the state file)."""
+        if self._bases is None:
+            self._bases = MergeBase.of(self.data_dir)
+        return self._bases
+
+    def erased(self, identifiers: list[tuple[str, str]], erasure_id: str) -> int:
+        """Queues an erased person's CRM contacts for each CRM sync's next cycle; returns how many."""
+        queued = 0
+        for name, declared in self.declarations().items():
+            spec = declared.spec
+            if not isinstance(spec, CrmSyncSpec):
+                continue
+            prefix = f"{spec.record}:"
+            contacts = [v[len(prefix) :] for t, v in identifiers if t == "record" and v.startswith(prefix)]
+            if contacts:
+                self.bases.request_erasure(name, contacts, erasure_id)
+                queued += len(contacts)
+        return queued
 
     @property
     def outbox(self) -> Outbox:
@@ -123,7 +153,12 @@ class ConnectorService:
             return counts, {"errors": c.errors[:20]}, "partial" if c.rows_failed else "ok", None
         if isinstance(spec, SqlSourceSpec):
             return self._sql_source(name, spec, run_id)
+        if isinstance(spec, CrmSyncSpec):
+            return self._crm_sync(name, spec)
         assert isinstance(spec, DESTINATIONS)
+        if spec.segment is not None and not segment_exists(self._db, spec.segment):
+            # Exporting a missing segment would delete the whole audience at the destination.
+            raise ConnectorError(f"{name}: no segment named {spec.segment!r} is defined")
         sender = sender_for(spec, self.data_dir)
         try:
             r = sync_destination(name, spec, self.outbox, sender, run_id, self.after_send)
@@ -155,6 +190,21 @@ class ConnectorService:
             status = "partial"
         return counts, details | {"errors": c.errors[:20]}, status, error
 
+    def _crm_sync(self, name: str, spec: CrmSyncSpec) -> tuple[RunCounts, dict[str, Any], str, str | None]:
+        sync = CrmSync(name, spec, self._db, self._writer, self.bases, self.unlink, self.crm_hook)
+        status, error, details = "ok", None, {}
+        try:
+            sync.run()
+        except TailorError as e:
+            # What was written before the failure has its base stored: count it.
+            status, error, details = "failed", str(e), {"transient": isinstance(e, TransientError)}
+            log.warning("connector %s failed: %s", name, e)
+        r = sync.result
+        counts = RunCounts(r.contacts_read, r.written_to_crm + r.written_to_tailor, r.unchanged, r.failed)
+        if status == "ok" and r.failed:
+            status = "partial"
+        return counts, details | msgspec.to_builtins(r), status, error
+
     # -- the scheduler ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -178,6 +228,8 @@ class ConnectorService:
         """Stops the scheduler and closes the state file."""
         self.stop()
         self.state.close()
+        if self._bases is not None:
+            self._bases.close()
 
     def due(self, now: float) -> list[str]:
         """The scheduled connectors whose next run is due and that are not running."""

@@ -45,6 +45,10 @@ class Dialect:
     """An INSERT that updates on a key conflict: {table}, {columns}, {values}, {key}, {updates}."""
     update_template: str
     """How one column takes its proposed value in the upsert: {c} is the quoted column."""
+    clock: str = "CURRENT_TIMESTAMP"
+    """The current time with sub-second precision, as a CRM sync stamps the rows it writes."""
+    insert_new_template: str = ""
+    """An INSERT that does nothing (0 rows) when a unique column {key} already holds the value."""
 
     def quote(self, name: str) -> str:
         """A quoted identifier; dotted names are quoted part by part (schema.table)."""
@@ -108,12 +112,16 @@ POSTGRES = Dialect(
     '"',
     "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {updates}",
     "{c} = EXCLUDED.{c}",
+    "clock_timestamp()",
+    "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING",
 )
 MYSQL = Dialect(
     "mysql",
     "`",
     "INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {updates}",
     "{c} = VALUES({c})",
+    "CURRENT_TIMESTAMP(6)",
+    "INSERT INTO {table} ({columns}) VALUES ({values}) ON DUPLICATE KEY UPDATE {key} = {key}",
 )
 DIALECTS = {"postgres": POSTGRES, "mysql": MYSQL}
 

@@ -204,6 +204,8 @@ class PrivacyService:
             if self.guard is not None:
                 self.guard.active = True
         rt.writer.events_total -= counts.get("events", 0)
+        # CRM syncs delete or blank the person's contacts at their next cycle (per `on_erasure`).
+        rt.connectors.erased(person.identifiers, erasure_id)
         compaction = None
         if self.config.compact_after_erasure if compact_now is None else compact_now:
             compaction = self.compact()

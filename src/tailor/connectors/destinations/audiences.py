@@ -1,11 +1,16 @@
 """Query definitions of what destinations export: SQL over the store, one row per key.
 
-A destination exports whatever its `query` returns; these functions write the usual ones. The
-profile, computed-trait and segment tables are being built elsewhere: "profiles with traits X, Y"
-and "members of segment S" become two more functions here, each one SELECT over those tables.
+A destination exports whatever its `query` returns; these functions write the usual ones. A
+destination declared with `segment = "NAME"` exports `segment_members`: an audience that follows
+the segment's live membership (people who leave it are deleted at the destination).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tailor.store.database import Database
 
 
 def _ident(name: str) -> str:
@@ -30,3 +35,28 @@ def profile_traits(traits: list[str]) -> str:
     return f"""SELECT n.profile_id, {picks}
     FROM events e JOIN identity_event_hubs h ON h.seq = e.seq JOIN identity_nodes n ON n.k = h.k
     WHERE e.type = 'identify' AND e.traits IS NOT NULL GROUP BY n.profile_id"""
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def segment_members(segment: str, identifiers: list[str], traits: list[str]) -> str:
+    """One row per member of a segment: `profile_id`, `since`, an identifier of each type, golden traits."""
+    ids = "".join(
+        f", (SELECT min(n.value) FROM identity_nodes n WHERE n.profile_id = m.profile_id"
+        f" AND n.type = {_literal(t)}) AS {_ident(t)}"
+        for t in identifiers
+    )
+    picks = "".join(
+        f", (SELECT t.text FROM profile_traits t WHERE t.profile_id = m.profile_id"
+        f" AND t.trait = {_literal(tr)}) AS {_ident(tr)}"
+        for tr in traits
+    )
+    return f"""SELECT m.profile_id, m.since{ids}{picks}
+    FROM segment_members m WHERE m.segment = {_literal(segment)}"""
+
+
+def segment_exists(db: Database, segment: str) -> bool:
+    """Whether a segment of that name is defined (exporting a missing one would empty the audience)."""
+    return bool(db.execute("SELECT 1 FROM definitions WHERE kind = 'segment' AND name = ?", [segment]))

@@ -115,7 +115,7 @@ class SqlSender:
 
     def _prepare(self, cur: Any, columns: list[str], sample: dict[str, Any]) -> None:
         q = self.dialect.quote
-        key = self.spec.key
+        key = self.spec.export_key
         defs = ", ".join(f"{q(c)} {_sql_type(self.dialect, sample.get(c), c == key)}" for c in columns)
         cur.execute(f"CREATE TABLE IF NOT EXISTS {q(self.spec.table)} ({defs}, PRIMARY KEY ({q(key)}))")
         cur.execute(
@@ -129,7 +129,7 @@ class SqlSender:
         con = self._connection()
         upserts = [r.data() or {} for r in batch.rows if r.op == "upsert"]
         deletes = [r.key for r in batch.rows if r.op == "delete"]
-        columns = list(upserts[0]) if upserts else [self.spec.key]
+        columns = list(upserts[0]) if upserts else [self.spec.export_key]
         try:
             cur = con.cursor()
             try:
@@ -143,11 +143,11 @@ class SqlSender:
                     con.rollback()
                     return  # applied before a crash kept Tailor from recording it: not again
                 if upserts:
-                    sql = self.dialect.upsert(self.spec.table, columns, self.spec.key)
+                    sql = self.dialect.upsert(self.spec.table, columns, self.spec.export_key)
                     cur.executemany(sql, [tuple(_sql_value(row.get(c)) for c in columns) for row in upserts])
                 if deletes:
                     cur.executemany(
-                        f"DELETE FROM {q(self.spec.table)} WHERE {q(self.spec.key)} = %s",
+                        f"DELETE FROM {q(self.spec.table)} WHERE {q(self.spec.export_key)} = %s",
                         [(k,) for k in deletes],
                     )
                 cur.execute(

@@ -62,7 +62,7 @@ def sync_destination(
     after_send: AfterSend | None = None,
 ) -> SyncResult:
     """Plans what changed since the last sync and delivers every due batch, stopping at an outage."""
-    plan = outbox.plan(name, spec.query, spec.key, spec.batch_rows, run_id)
+    plan = outbox.plan(name, spec.export_query(), spec.export_key, spec.batch_rows, run_id)
     result = SyncResult(plan.rows_read, plan.unchanged, batches_planned=plan.batches)
     due = outbox.due(name)
     for n, batch_id in enumerate(due):
