@@ -57,6 +57,7 @@ class ConnectorService:
         self._running: dict[str, Future[Run]] = {}
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._run_locks: dict[str, threading.Lock] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -119,7 +120,17 @@ class ConnectorService:
     # -- one run ---------------------------------------------------------------------------------
 
     def run(self, name: str) -> Run:
-        """Runs one connector now and returns its recorded run."""
+        """Runs one connector now and returns its recorded run.
+
+        Runs of one connector never overlap: a run asked for (by the CLI, the API or a test) while
+        the scheduler's is under way waits for it, then starts from where it stopped.
+        """
+        with self._lock:
+            run_lock = self._run_locks.setdefault(name, threading.Lock())
+        with run_lock:
+            return self._run(name)
+
+    def _run(self, name: str) -> Run:
         declared = self.declarations().get(name)
         if declared is None:
             problem = self.broken.get(name)
