@@ -9,9 +9,25 @@ import psycopg
 import pymysql
 import pytest
 
+from tailor.runtime import Runtime
+from tests.conftest import DataDir
 from tests.connectors.receiver import receiver  # noqa: F401  (a fixture)
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def runtime(data_dir: DataDir) -> Iterator[Runtime]:
+    """A running runtime whose connector scheduler is stopped: these tests run connectors by hand.
+
+    A declared connector is due at once, so a running scheduler would race the test's own run
+    (tests of the scheduler start a runtime of their own).
+    """
+    rt = Runtime(data_dir.path)
+    rt.start()
+    rt.connectors.stop()
+    yield rt
+    rt.close()
 
 
 @pytest.fixture
