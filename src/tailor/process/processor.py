@@ -46,6 +46,8 @@ class Processor:
         self.catch_up = catch_up
         """Makes every acknowledged event readable; `run_once()` without a head calls it first."""
         self.last_error: str | None = None
+        self.on_batch: list[Callable[[], None]] = []
+        """Called after the loop has applied new events (the journey runner wakes on it)."""
         for stage in stages:
             stage.setup(db)
 
@@ -216,8 +218,11 @@ class Processor:
             if self._stop.is_set():
                 break
             try:
-                self.run_once(self.head())  # what is loaded: no forced, small loads
-                self.refresh()
+                applied = self.run_once(self.head())  # what is loaded: no forced, small loads
+                refreshed = self.refresh()
+                if applied or refreshed:
+                    for hook in self.on_batch:
+                        hook()
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:
