@@ -12,10 +12,10 @@ import msgspec
 from tailor.access.config import AccessConfig
 from tailor.analytics.settings import AnalyticsConfig
 from tailor.channels.config import ChannelsConfig
-from tailor.journeys.config import JourneysConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.journeys.config import JourneysConfig
 from tailor.privacy.config import PrivacyConfig
 from tailor.profiles.config import ProfilesConfig
 
