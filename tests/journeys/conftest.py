@@ -91,6 +91,13 @@ class Shop:
     runtime: Runtime
     smtp: SmtpServer
     admin: dict[str, str]
+    open: bool = True
+
+    def close(self) -> None:
+        """Stops the server (its lifespan closes the runtime); once."""
+        if self.open:
+            self.open = False
+            self.client.__exit__(None, None, None)
 
     def track(self, user: str, event: str, **properties: Any) -> None:
         r = self.client.post("/v1/track", json={"userId": user, "event": event, "properties": properties})
@@ -166,7 +173,7 @@ class Shop:
 def shop_factory(
     data_dir: DataDir, smtp_server: SmtpServer, receiver: HttpReceiver
 ) -> Iterator[Callable[..., Shop]]:
-    clients: list[TestClient] = []
+    shops: list[Shop] = []
 
     def make(**settings: Any) -> Shop:
         sms = settings.pop("sms", False)
@@ -174,17 +181,17 @@ def shop_factory(
         runtime = Runtime(data_dir.path)
         client = TestClient(create_app(runtime))
         client.__enter__()
-        clients.append(client)
         client.headers["X-Write-Key"] = data_dir.creds.write_key
         admin = data_dir.admin
         for t in TEMPLATES:
             r = client.post("/api/v1/templates", json=msgspec.to_builtins(t), headers=admin)
             assert r.status_code in (200, 201), r.text
-        return Shop(client, runtime, smtp_server, admin)
+        shops.append(Shop(client, runtime, smtp_server, admin))
+        return shops[-1]
 
     yield make
-    for c in clients:
-        c.__exit__(None, None, None)
+    for s in shops:
+        s.close()
 
 
 @pytest.fixture

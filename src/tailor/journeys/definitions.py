@@ -231,6 +231,11 @@ def _event(r: Reader, value: Any, extra: set[str] | None = None) -> EventMatch |
 
 
 def _entry(r: Reader, body: Mapping[str, Any]) -> Entry | None:
+    with r.at("entry"):
+        return _entry_body(r, body)
+
+
+def _entry_body(r: Reader, body: Mapping[str, Any]) -> Entry | None:
     m = r.mapping(body.get("entry"), "an object with one of event, segment or schedule")
     if m is None:
         return None
