@@ -75,7 +75,7 @@ def configure(data_dir: Path, smtp: SmtpServer, sms_url: str | None = None, **jo
         "rules": {"quiet_hours": False, "frequency_cap": journeys.pop("frequency_cap", 0)},
     }
     if sms_url is not None:
-        tree["channels"]["sms"] = {"url": sms_url, "from_number": "+447700900000", "status_callback_field": None}
+        tree["channels"]["sms"] = {"url": sms_url, "from_number": "+447700900000"}
     tree.setdefault("privacy", {})["marketing_requires_grant"] = False
     tree.setdefault("collect", {})["load_delay_ms"] = 20
     tree.setdefault("processor", {})["interval_ms"] = 50

@@ -360,14 +360,15 @@ class StepRunner:
         if inst.grp != "treatment":
             return f"not sent: {inst.grp}"
         channel = step.channel or "email"
+        profile = person.profile_data()
         if channel == "webhook":
             address: str | None = step.url
         else:
-            address = person.email if channel == "email" else person.phone
+            address = profile["email"] if channel == "email" else profile["phone"]
         if not address:
             return f"not sent: no {'email address' if channel == 'email' else 'phone number'}"
         data: dict[str, Any] = {
-            "profile": person.profile_data(),
+            "profile": profile,
             "campaign_name": journey.campaign,
             "journey_name": journey.name,
             **step.data,
