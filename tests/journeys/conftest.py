@@ -73,6 +73,8 @@ def configure(data_dir: Path, smtp: SmtpServer, sms_url: str | None = None, **jo
         "poll_ms": 20,
         "email": {"host": smtp.host, "port": smtp.port, "connections": 4, "domain": "shop.example"},
         "rules": {"quiet_hours": False, "frequency_cap": journeys.pop("frequency_cap", 0)},
+        # Opens and clicks in tests come moments after the send; only agents mark machines here.
+        "machine": {"min_human_seconds": 0.0},
     }
     if sms_url is not None:
         tree["channels"]["sms"] = {"url": sms_url, "from_number": "+447700900000"}
@@ -107,7 +109,11 @@ class Shop:
         """Identifies n people with an email and a first name; returns their user ids."""
         ids = [f"{prefix}{i}" for i in range(n)]
         batch = [
-            {"type": "identify", "userId": u, "traits": {"email": f"{u}@example.org", "first_name": u.title(), **traits}}
+            {
+                "type": "identify",
+                "userId": u,
+                "traits": {"email": f"{u}@example.org", "first_name": u.title(), **traits},
+            }
             for u in ids
         ]
         for start in range(0, len(batch), 500):

@@ -36,11 +36,21 @@ GOOD: dict[str, Any] = {
     "offers": OFFERS,
     "steps": [
         {"id": "morning", "wait": {"until_time": "09:30"}},
-        {"id": "ab", "split": {"variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "next": "b"}]}},
-        {"id": "a", "send": {"channel": "email", "template": "offer_email", "offer": "home10"}, "next": "remind"},
+        {
+            "id": "ab",
+            "split": {"variants": [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "next": "b"}]},
+        },
+        {
+            "id": "a",
+            "send": {"channel": "email", "template": "offer_email", "offer": "home10"},
+            "next": "remind",
+        },
         {"id": "b", "send": {"channel": "email", "template": "plain_email"}, "next": None},
         {"id": "remind", "wait": {"until_offer": "home10", "offset": "-24h"}},
-        {"id": "bought", "condition": {"if": {"event": "Order Completed", "within": "3d"}, "then": None, "else": "again"}},
+        {
+            "id": "bought",
+            "condition": {"if": {"event": "Order Completed", "within": "3d"}, "then": None, "else": "again"},
+        },
         {"id": "again", "send": {"channel": "email", "template": "offer_email", "offer": "home10"}},
     ],
 }
@@ -64,7 +74,10 @@ BAD: dict[str, Any] = {
     "entry": {"segment": {"name": "nobody_defined_this"}},
     "steps": [
         {"id": "first", "send": {"channel": "email", "template": "event_email"}, "next": "loop_a"},
-        {"id": "loop_a", "condition": {"if": {"trait": "vip", "op": "=", "value": True}, "then": "loop_b", "else": "gone"}},
+        {
+            "id": "loop_a",
+            "condition": {"if": {"trait": "vip", "op": "=", "value": True}, "then": "loop_b", "else": "gone"},
+        },
         {"id": "loop_b", "send": {"channel": "email", "template": "offer_email"}, "next": "loop_a"},
         {"id": "orphan", "send": {"channel": "email", "template": "no_such_template"}},
         {"id": "member", "condition": {"if": {"segment": "unknown_members"}}},
@@ -86,7 +99,9 @@ def test_every_problem_is_listed_together() -> None:
     assert ("steps[3].send.template", "unknown template 'no_such_template'") in found
     # Missing template variables: no event (segment entry) and no offer on that step.
     assert any(p == "steps[0].send.template" and "'event.properties.product'" in m for p, m in found)
-    assert any(p == "steps[2].send.template" and "'offer.code'" in m and "carries no offer" in m for p, m in found)
+    assert any(
+        p == "steps[2].send.template" and "'offer.code'" in m and "carries no offer" in m for p, m in found
+    )
     missing_offer = {m.split("'")[3] for p, m in found if p == "steps[2].send.template"}
     assert missing_offer == {"offer.discount_percent", "offer.expires_at", "offer.code", "offer.url"}
     assert len(found) == 12, found
@@ -165,10 +180,15 @@ def test_the_api_answers_422_with_every_problem_and_the_cli_exits_2(
     assert r.status_code == 422, r.text
     assert len(r.json()["problems"]) == 12
     assert shop.client.get("/api/v1/journeys/broken", headers=shop.admin).status_code == 404
-    shop.put_segment({"name": "home_browsers", "condition": {"trait": "newsletter", "op": "=", "value": True}})
-    assert shop.put_journey({**GOOD, "entry": {"schedule": {"segment": "home_browsers", "at": "2030-01-01T00:00:00Z"}}})[
-        "version"
-    ] == 1
+    shop.put_segment(
+        {"name": "home_browsers", "condition": {"trait": "newsletter", "op": "=", "value": True}}
+    )
+    assert (
+        shop.put_journey(
+            {**GOOD, "entry": {"schedule": {"segment": "home_browsers", "at": "2030-01-01T00:00:00Z"}}}
+        )["version"]
+        == 1
+    )
     listed = shop.client.get("/api/v1/journeys", headers=shop.admin).json()["journeys"]
     assert [j["name"] for j in listed] == ["home_offer"]
     assert shop.client.get("/api/v1/journeys", headers={}).status_code == 401

@@ -16,10 +16,18 @@ def test_event_entry_wait_for_event_takes_either_branch(shop: Shop) -> None:
     shop.put_journey(
         {
             "name": "basket",
-            "entry": {"event": {"name": "Product Added", "where": [{"property": "category", "op": "=", "value": "Home"}]}},
+            "entry": {
+                "event": {
+                    "name": "Product Added",
+                    "where": [{"property": "category", "op": "=", "value": "Home"}],
+                }
+            },
             "re_entry": "always",
             "steps": [
-                {"id": "wait_order", "wait_for_event": {"event": "Order Completed", "timeout": "2s", "on_timeout": "nudge"}},
+                {
+                    "id": "wait_order",
+                    "wait_for_event": {"event": "Order Completed", "timeout": "2s", "on_timeout": "nudge"},
+                },
                 {"id": "thanks", "send": {"channel": "email", "template": "plain_email"}, "next": None},
                 {"id": "nudge", "send": {"channel": "email", "template": "event_email"}},
             ],
@@ -66,9 +74,19 @@ def test_exit_on_conversion_and_re_entry_policies(shop: Shop) -> None:
     wait_for(lambda: all(i["state"] != "waiting" for i in shop.instances("drip_never")), timeout=10)
     shop.track("u1", "Signed Up")  # again, after the first run is over
     shop.settle()
-    wait_for(lambda: all(i["state"] in ("done", "exited") for n in ("drip_never", "drip_always", "drip_hour") for i in shop.instances(n)), timeout=10)
+    wait_for(
+        lambda: all(
+            i["state"] in ("done", "exited")
+            for n in ("drip_never", "drip_always", "drip_hour")
+            for i in shop.instances(n)
+        ),
+        timeout=10,
+    )
     shop.delivered(3 + 2 * 2 + 2)
-    by_journey = {n: [(i["profile_id"], i["state"], i["reason"]) for i in shop.instances(n)] for n in ("drip_never", "drip_always", "drip_hour")}
+    by_journey = {
+        n: [(i["profile_id"], i["state"], i["reason"]) for i in shop.instances(n)]
+        for n in ("drip_never", "drip_always", "drip_hour")
+    }
     u0, u1 = shop.profile_id("u0"), shop.profile_id("u1")
     for name in by_journey:
         assert (u0, "exited", "exit event: Order Completed") in by_journey[name]
@@ -96,7 +114,15 @@ def test_broadcast_with_holdout_control_and_a_deterministic_split(shop_factory: 
             "holdout_percent": 25,
             "offers": OFFERS,
             "steps": [
-                {"id": "ab", "split": {"variants": [{"name": "A", "weight": 1, "next": "a"}, {"name": "B", "weight": 1, "next": "b"}]}},
+                {
+                    "id": "ab",
+                    "split": {
+                        "variants": [
+                            {"name": "A", "weight": 1, "next": "a"},
+                            {"name": "B", "weight": 1, "next": "b"},
+                        ]
+                    },
+                },
                 {"id": "a", "send": {"channel": "email", "template": "plain_email"}, "next": None},
                 {"id": "b", "send": {"channel": "email", "template": "offer_email", "offer": "home10"}},
             ],
@@ -145,7 +171,14 @@ def test_conditions_trait_updates_and_webhooks(shop: Shop, receiver: HttpReceive
             "re_entry": "always",
             "steps": [
                 {"id": "is_vip", "condition": {"if": {"segment": "vips"}, "then": "hook", "else": "bought"}},
-                {"id": "bought", "condition": {"if": {"event": "Order Completed", "within": "1d"}, "then": "promote", "else": None}},
+                {
+                    "id": "bought",
+                    "condition": {
+                        "if": {"event": "Order Completed", "within": "1d"},
+                        "then": "promote",
+                        "else": None,
+                    },
+                },
                 {"id": "promote", "update_trait": {"traits": {"vip": True}, "tags": ["loyal"]}, "next": None},
                 {"id": "hook", "webhook": {"url": receiver.url + "/crm", "template": "crm_hook"}},
             ],
@@ -164,7 +197,12 @@ def test_conditions_trait_updates_and_webhooks(shop: Shop, receiver: HttpReceive
     wait_for(lambda: traits().get("vip") is True, timeout=15)
     assert traits()["tag_loyal"] is True
     shop.settle()
-    wait_for(lambda: any(s["segment"] == "vips" for s in shop.client.get(f"/api/v1/profiles/{u1}", headers=shop.admin).json()["segments"]))
+    wait_for(
+        lambda: any(
+            s["segment"] == "vips"
+            for s in shop.client.get(f"/api/v1/profiles/{u1}", headers=shop.admin).json()["segments"]
+        )
+    )
     shop.track("u1", "Checked In")  # now a VIP: the CRM hears of it through a signed webhook
     shop.settle()
     wait_for(lambda: len(receiver.requests) == 1, timeout=15)
@@ -189,7 +227,9 @@ def test_frequency_cap_holds_across_journeys(shop_factory: Callable[..., Shop]) 
     shop.track("u0", "Signed Up")
     shop.track("u1", "Signed Up")
     shop.settle()
-    wait_for(lambda: len(shop.outbox()) == 4 and all(s not in ("queued", "sending") for _, s, _ in shop.outbox()))
+    wait_for(
+        lambda: len(shop.outbox()) == 4 and all(s not in ("queued", "sending") for _, s, _ in shop.outbox())
+    )
     assert sorted(len(shop.mail_to(f"u{i}@example.org")) for i in range(2)) == [1, 1]
     suppressed = [r for _, s, r in shop.outbox() if s == "suppressed"]
     assert len(suppressed) == 2
@@ -209,7 +249,9 @@ def test_one_offer_per_campaign_whichever_channel_carries_it(
                 "campaign": "home_accessories",
                 "entry": {"event": "Viewed Home"},
                 "offers": OFFERS,
-                "steps": [{"id": "offer", "send": {"channel": channel, "template": template, "offer": "home10"}}],
+                "steps": [
+                    {"id": "offer", "send": {"channel": channel, "template": template, "offer": "home10"}}
+                ],
             }
         )
     shop.track("u0", "Viewed Home")
