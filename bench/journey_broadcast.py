@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from broadcast import _free_port, _smtp_server  # noqa: E402
+from broadcast import _free_port, _smtp_server
 
 OFFER = {
     "code": "HOME10",
