@@ -40,7 +40,8 @@ def test_kill_minus_nine_mid_broadcast_and_mid_drip(
     def on_data(data: bytes) -> None:
         to = re.search(rb"^To: .*?<?([\w.]+@example\.org)>?\r?$", data, re.MULTILINE)
         subject = SUBJECT.search(data)
-        assert to is not None and subject is not None
+        assert to is not None
+        assert subject is not None
         arrivals[to.group(1).decode()].append((subject.group(1), time.time()))
 
     smtp_server.handler.on_data = on_data
@@ -105,7 +106,8 @@ def test_kill_minus_nine_mid_broadcast_and_mid_drip(
     assert len(arrivals) == PEOPLE
     for address, got in arrivals.items():
         subjects = Counter(s for s, _ in got)
-        assert subjects == {b"Hello": 1, got[-1][0]: 1} and len(got) == 2, (address, got)
+        assert len(got) == 2, (address, got)
+        assert subjects == {b"Hello": 1, got[-1][0]: 1}, (address, got)
         (hello_at,) = [at for s, at in got if s == b"Hello"]
         (offer_at,) = [at for s, at in got if s != b"Hello"]
         # The wait survives the restarts: the reminder comes no sooner than the pause after the hello.

@@ -168,9 +168,12 @@ def test_two_proportion_z_test_by_hand() -> None:
     assert t.ci_high == pytest.approx(0.095279, abs=1e-6)
     assert normal_cdf(1.959963984540054) == pytest.approx(0.975)
     same = two_proportion_test(5, 50, 5, 50)
-    assert same.z == 0 and same.p_value == pytest.approx(1.0)
+    assert same.z == 0
+    assert same.p_value == pytest.approx(1.0)
     nothing = two_proportion_test(0, 10, 0, 10)
-    assert nothing.z is None and nothing.lift is None and not math.isnan(nothing.ci_low)
+    assert nothing.z is None
+    assert nothing.lift is None
+    assert not math.isnan(nothing.ci_low)
 
 
 def test_the_api_answers_422_with_every_problem_and_the_cli_exits_2(
@@ -200,4 +203,5 @@ def test_the_api_answers_422_with_every_problem_and_the_cli_exits_2(
     assert result.exit_code == 2, result.output
     assert "12 problems" in result.output
     listing = CliRunner().invoke(main, ["journeys", "list", "--data", str(data_dir.path)])
-    assert listing.exit_code == 0 and "home_offer" in listing.output
+    assert listing.exit_code == 0
+    assert "home_offer" in listing.output

@@ -37,7 +37,8 @@ def test_results_per_step_with_lift_over_the_holdout(shop_factory: Callable[...,
     by_profile = {shop.profile_id(u): u for u in users}
     treated = sorted(by_profile[p] for p, g in groups.items() if g == "treatment")
     held = sorted(by_profile[p] for p, g in groups.items() if g == "holdout")
-    assert len(treated) >= 6 and len(held) >= 2, groups
+    assert len(treated) >= 6, groups
+    assert len(held) >= 2, groups
     shop.delivered(len(treated))
     wait_for(lambda: all(s == "delivered" for _, s, _ in shop.outbox()))
     links: dict[str, list[str]] = {}

@@ -147,7 +147,7 @@ def test_broadcast_with_holdout_control_and_a_deterministic_split(shop_factory: 
             subjects = shop.mail_to(emails[i["profile_id"]])
             assert ("% off" in subjects[0]) == (i["variant"] == "B")
         else:
-            assert i["state"] == "done" and i["reason"] == i["grp"] and i["variant"] is None
+            assert (i["state"], i["reason"], i["variant"]) == ("done", i["grp"], None)
     assert {i["variant"] for i in instances if i["grp"] == "treatment"} == {"A", "B"}
     results = shop.client.get("/api/v1/journeys/autumn/results", headers=shop.admin).json()
     sent = {(s["step"], s["variant"]): s["sent"] for s in results["steps"]}
@@ -294,7 +294,8 @@ def test_a_template_error_at_send_time_fails_that_message_not_the_journey(shop: 
     wait_for(lambda: all(s not in ("queued", "sending") for _, s, _ in shop.outbox()))
     failed = [(k, r) for k, s, r in shop.outbox() if s == "failed"]
     assert len(failed) == 1
-    assert failed[0][0].endswith(":fav") and "template error" in (failed[0][1] or "")
+    assert failed[0][0].endswith(":fav")
+    assert "template error" in (failed[0][1] or "")
     assert shop.mail_to("u0@example.org") == ["For you: lamps", "Hello U0"]
     assert shop.mail_to("v0@example.org") == ["Hello V0"]  # the journey went on
     assert {i["state"] for i in shop.instances("fav")} == {"done"}
