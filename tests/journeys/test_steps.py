@@ -184,6 +184,13 @@ def test_conditions_trait_updates_and_webhooks(shop: Shop, receiver: HttpReceive
             ],
         }
     )
+    shop.put_journey(
+        {
+            "name": "vip_welcome",
+            "entry": {"segment": {"name": "vips", "on": "enter"}},
+            "steps": [{"id": "hello", "send": {"channel": "email", "template": "plain_email"}}],
+        }
+    )
     shop.track("u0", "Checked In")
     shop.track("u1", "Checked In")
     shop.settle()
@@ -209,6 +216,9 @@ def test_conditions_trait_updates_and_webhooks(shop: Shop, receiver: HttpReceive
     assert receiver.requests[0].path == "/crm"
     assert json.loads(receiver.requests[0].body) == {"profile": "u1@example.org", "journey": "loyalty"}
     assert "webhook-signature" in receiver.requests[0].headers
+    # Entering the segment entered the welcome journey (segment changes are read by id).
+    wait_for(lambda: shop.mail_to("u1@example.org") == ["Hello U1"])
+    assert [i["profile_id"] for i in shop.instances("vip_welcome")] == [u1]
     outcomes = {(i["profile_id"], i["state"]) for i in shop.instances("loyalty")}
     assert (shop.profile_id("u0"), "done") in outcomes  # not a VIP, no order: the journey just ends
 
