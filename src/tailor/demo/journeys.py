@@ -13,6 +13,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,9 @@ from tailor.runtime import Runtime
 
 HOME = "home_accessories_offer"
 CART = "cart_abandonment"
-OFFER_VALID_S = 16
-REMINDER_BEFORE_S = 10
-CART_TIMEOUT_S = 4
+OFFER_VALID_S = 12
+REMINDER_BEFORE_S = 6
+CART_TIMEOUT_S = 3
 HUMAN_AGENT = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15"
 _TRACKED = re.compile(r"https?://[^\"'\s]+?(/t/[co]/[A-Za-z0-9_.\-]+)")
 
@@ -67,12 +68,24 @@ TEMPLATES = [
     ),
 ]
 
+REACHABLE = {
+    "name": "home_accessories_reachable",
+    "description": "Viewed home accessories in the last three months; an email address and consent to market",
+    "condition": {
+        "all": [
+            {"segment": "home_accessories_browsers"},
+            {"trait": "email", "op": "exists"},
+            {"consent": "email_marketing", "channel": "email"},
+        ]
+    },
+}
+
 JOURNEYS: list[dict[str, Any]] = [
     {
         "name": HOME,
         "description": "10% off home accessories for people who viewed them in the last three months",
         "campaign": "home_accessories_10",
-        "entry": {"schedule": {"segment": "home_accessories_browsers"}},
+        "entry": {"schedule": {"segment": "home_accessories_reachable"}},
         "holdout_percent": 10,
         "exit_on": ["Order Completed"],
         "conversion": {"event": "Order Completed", "within": "7d", "revenue": "total"},
@@ -179,22 +192,36 @@ class _Shop:
         finally:
             conn.close()
 
+    def waiting(self) -> int:
+        """How many people wait for a timer in any journey."""
+        conn = self.runtime.messaging.connect()
+        try:
+            (n,) = conn.execute("SELECT count(*) FROM journey_instances WHERE state = 'waiting'").fetchone()
+            return int(n)
+        finally:
+            conn.close()
+
     def react(
         self, mails: list[Any], p_open: float, p_click: float, p_buy: Callable[[bool, bool], float]
     ) -> list[str]:
-        """Opens, clicks and orders of the people who got `mails`; returns the user ids who ordered."""
-        buyers = []
+        """Opens, clicks and orders of the people who got `mails`; returns the addresses that ordered.
+
+        Who does what is drawn in order (the same seed, the same story); the hits go in parallel.
+        """
+        buyers, hits = [], []
         for mail in mails:
             opened = self.rng.random() < p_open
             clicked = opened and self.rng.random() < p_click
             links = _TRACKED.findall(mail.html())
-            headers = {"User-Agent": HUMAN_AGENT}
-            if opened and (pixel := next((p for p in links if p.startswith("/t/o/")), None)):
-                self.http.get(pixel, headers=headers)
-            if clicked and (link := next((p for p in links if p.startswith("/t/c/")), None)):
-                self.http.get(link, headers=headers, follow_redirects=False)
+            if opened:
+                hits += [p for p in links if p.startswith("/t/o/")][:1]
+            if clicked:
+                hits += [p for p in links if p.startswith("/t/c/")][:1]
             if self.rng.random() < p_buy(opened, clicked):
                 buyers.append(mail.to)
+        headers = {"User-Agent": HUMAN_AGENT}
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda path: self.http.get(path, headers=headers, follow_redirects=False), hits))
         return buyers
 
     def orders(self, users: list[str], category: str) -> None:
@@ -243,6 +270,7 @@ def run_campaigns(
         ]
     )
     shop.settle()
+    runtime.definitions.put_segment(REACHABLE)
     with console.status("journeys: the home accessories offer and cart abandonment are running"):
         started = time.monotonic()
         for body in JOURNEYS:
@@ -251,12 +279,17 @@ def run_campaigns(
         shop.delivered(HOME)
         users = _users_by_email(runtime)
         offers = [mail for mail in mailbox.mails() if "% off home accessories" in mail.subject]
-        buyers = shop.react(offers, 0.42, 0.30, lambda o, c: 0.30 if c else 0.07 if o else 0.03)
+        buyers = shop.react(offers, 0.42, 0.30, lambda o, c: 0.45 if c else 0.12 if o else 0.04)
         # Holdout and control people buy too, at the rate anyone would without the offer.
-        held = [p for p in _held_out_users(runtime, HOME) if shop.rng.random() < 0.03]
+        held = [p for p in _journey_users(runtime, HOME, treated=False) if shop.rng.random() < 0.04]
         shop.orders([users[b] for b in buyers if b in users] + held, "Home Accessories")
+        shop.settle()  # the buyers leave the journey: no reminder for them
         # Baskets: some people add something, a few of them order within the hour.
-        carts = shop.rng.sample(everyone, min(len(everyone), 240))
+        home = set(_journey_users(runtime, HOME, treated=True)) | set(
+            _journey_users(runtime, HOME, treated=False)
+        )
+        others = [u for u in everyone if u not in home]
+        carts = shop.rng.sample(others, min(len(others), 500))
         products = [
             {
                 "product_id": "HAC-0101",
@@ -273,17 +306,17 @@ def run_campaigns(
              for u in carts]
         )  # fmt: skip
         shop.settle()
-        shop.orders([u for u in carts if shop.rng.random() < 0.2], "basket")
+        shop.orders([u for u in carts if shop.rng.random() < 0.12], "basket")
         shop.settle()
         # The reminders: the offer's before it expires, the basket's after the hour.
-        while time.monotonic() - started < max(OFFER_VALID_S - REMINDER_BEFORE_S, CART_TIMEOUT_S) + 1:
+        while shop.waiting():
             time.sleep(0.2)
             shop.settle()
         shop.delivered(HOME)
         shop.delivered(CART)
         seen = {id(mail) for mail in offers}
         later = [mail for mail in mailbox.mails() if id(mail) not in seen]
-        reminded = shop.react(later, 0.35, 0.25, lambda o, c: 0.25 if c else 0.05 if o else 0.02)
+        reminded = shop.react(later, 0.38, 0.3, lambda o, c: 0.6 if c else 0.25 if o else 0.06)
         shop.orders([users[b] for b in reminded if b in users], "reminded")
         shop.settle()
         m.dispatcher.wait_idle(30) if m.dispatcher is not None else None
@@ -298,11 +331,13 @@ def run_campaigns(
     shop.http.close()
 
 
-def _held_out_users(runtime: Runtime, journey: str) -> list[str]:
+def _journey_users(runtime: Runtime, journey: str, treated: bool) -> list[str]:
+    """The user ids of the people who entered a journey, treated or held out (holdout and control)."""
     conn = runtime.messaging.connect()
     try:
         pids = [str(p) for (p,) in conn.execute(
-            "SELECT profile_id FROM journey_instances WHERE journey = ? AND grp <> 'treatment'", (journey,)
+            "SELECT profile_id FROM journey_instances WHERE journey = ? AND (grp = 'treatment') = ?",
+            (journey, treated),
         )]  # fmt: skip
     finally:
         conn.close()

@@ -97,53 +97,50 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _table(title: str, columns: tuple[str, ...], left: int = 1) -> Table:
+    table = Table(title=title, show_edge=False, pad_edge=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < left else "right")
+    return table
+
+
 def results_tables(results: JourneyResults) -> list[Table]:
-    """The results of a journey as rich tables: steps and variants, groups, lift."""
-    steps = Table(title=f"Journey {results.journey}: results per step and variant", show_edge=False)
-    for column in (
-        "step", "variant", "sent", "delivered", "unique opens", "open rate", "CTR", "click-to-open",
-        "conversions", "conv. rate", "revenue", "rev. / 1,000",
-    ):  # fmt: skip
-        steps.add_column(column, justify="left" if column in ("step", "variant") else "right")
+    """A journey's results as rich tables: messages and conversions per step and variant, groups, lift."""
+    name = results.journey
+    sends = _table(f"{name}: messages per step", ("step", "variant", "sent", "deliv.", "suppr.", "failed",
+                   "opens", "open %", "CTR", "CTO"), 2)  # fmt: skip
+    money = _table(f"{name}: conversions per step", ("step", "variant", "conv.", "conv. %", "revenue",
+                   "per 1,000"), 2)  # fmt: skip
     for s in results.steps:
-        steps.add_row(
-            s.step, s.variant or "-", f"{s.sent:,}", f"{s.delivered:,}", f"{s.unique_opens:,}",
-            _pct(s.open_rate), _pct(s.click_rate), _pct(s.click_to_open), f"{s.conversions:,}",
-            _pct(s.conversion_rate), f"{s.revenue:,.2f}",
-            "-" if s.revenue_per_1000 is None else f"{s.revenue_per_1000:,.2f}",
+        variant = s.variant or "-"
+        sends.add_row(
+            s.step, variant, f"{s.sent:,}", f"{s.delivered:,}", f"{s.suppressed:,}", f"{s.failed:,}",
+            f"{s.unique_opens:,}", _pct(s.open_rate), _pct(s.click_rate), _pct(s.click_to_open),
         )  # fmt: skip
+        per_1000 = "-" if s.revenue_per_1000 is None else f"{s.revenue_per_1000:,.2f}"
+        money.add_row(
+            s.step, variant, f"{s.conversions:,}", _pct(s.conversion_rate), f"{s.revenue:,.2f}", per_1000
+        )
     hours = results.window_hours
-    window = f"{hours / 24:g} days" if hours >= 24 else f"{hours:g} h"
-    title = f"Groups: {results.conversion_event or 'no conversion event'} within {window} of entering"
-    groups = Table(title=title, show_edge=False)
-    for column in ("group", "entered", "converted", "conv. rate", "revenue"):
-        groups.add_column(column, justify="left" if column == "group" else "right")
+    window = f"{hours / 24:g} d" if hours >= 24 else f"{hours:g} h"
+    event = results.conversion_event or "no conversion event"
+    groups = _table(f"{name}: {event} within {window} of entry", ("group", "entered", "conv.", "conv. %",
+                    "revenue"))  # fmt: skip
     for g in results.groups:
         groups.add_row(
             g.group, f"{g.entered:,}", f"{g.conversions:,}", _pct(g.conversion_rate), f"{g.revenue:,.2f}"
         )
-    lift = Table(title="Lift of treatment over the baseline (two-proportion z-test)", show_edge=False)
-    for column in (
-        "baseline",
-        "treatment",
-        "baseline rate",
-        "difference",
-        "lift",
-        "95% interval",
-        "z",
-        "p",
-        "",
-    ):
-        lift.add_column(column, justify="left" if column == "baseline" else "right")
+    lift = _table(f"{name}: lift over the baseline (two-proportion z-test)", ("against", "treated", "base",
+                  "diff.", "lift", "95% CI (pt)", "p", ""))  # fmt: skip
     for x in results.lift:
         lift.add_row(
-            x.baseline, _pct(x.treatment_rate), _pct(x.baseline_rate), f"{100 * x.difference:+.1f} pt",
+            x.baseline, _pct(x.treatment_rate), _pct(x.baseline_rate), f"{100 * x.difference:+.1f}pt",
             "-" if x.lift is None else f"{100 * x.lift:+.0f}%",
-            f"{100 * x.ci_low:+.1f} to {100 * x.ci_high:+.1f} pt", "-" if x.z is None else f"{x.z:.2f}",
-            "-" if x.p_value is None else f"{x.p_value:.4f}",
-            "[green]significant[/green]" if x.significant else "",
+            f"{100 * x.ci_low:+.1f}..{100 * x.ci_high:+.1f}",
+            "-" if x.p_value is None else f"{x.p_value:.3f}",
+            "[green]significant[/green]" if x.significant else "n.s.",
         )  # fmt: skip
-    return [steps, groups, lift]
+    return [sends, money, groups, lift]
 
 
 @journeys.command()
