@@ -289,7 +289,7 @@ def run_campaigns(
             _journey_users(runtime, HOME, treated=False)
         )
         others = [u for u in everyone if u not in home]
-        carts = shop.rng.sample(others, min(len(others), 500))
+        carts = shop.rng.sample(others, min(len(others), 300))
         products = [
             {
                 "product_id": "HAC-0101",

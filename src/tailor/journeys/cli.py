@@ -131,14 +131,14 @@ def results_tables(results: JourneyResults) -> list[Table]:
             g.group, f"{g.entered:,}", f"{g.conversions:,}", _pct(g.conversion_rate), f"{g.revenue:,.2f}"
         )
     lift = _table(f"{name}: lift over the baseline (two-proportion z-test)", ("against", "treated", "base",
-                  "diff.", "lift", "95% CI (pt)", "p", ""))  # fmt: skip
+                  "diff.", "lift", "95% CI (pt)", "p", "sig."))  # fmt: skip
     for x in results.lift:
         lift.add_row(
             x.baseline, _pct(x.treatment_rate), _pct(x.baseline_rate), f"{100 * x.difference:+.1f}pt",
             "-" if x.lift is None else f"{100 * x.lift:+.0f}%",
             f"{100 * x.ci_low:+.1f}..{100 * x.ci_high:+.1f}",
             "-" if x.p_value is None else f"{x.p_value:.3f}",
-            "[green]significant[/green]" if x.significant else "n.s.",
+            "[green]yes[/green]" if x.significant else "no",
         )  # fmt: skip
     return [sends, money, groups, lift]
 

@@ -207,6 +207,10 @@ class Processor:
         """Says that events were loaded: the loop runs now instead of at the end of its interval."""
         self._wake.set()
 
+    def _batch_done(self) -> None:
+        for hook in self.on_batch:
+            hook()
+
     def _loop(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
@@ -218,11 +222,10 @@ class Processor:
             if self._stop.is_set():
                 break
             try:
-                applied = self.run_once(self.head())  # what is loaded: no forced, small loads
-                refreshed = self.refresh()
-                if applied or refreshed:
-                    for hook in self.on_batch:
-                        hook()
+                if self.run_once(self.head()):  # what is loaded: no forced, small loads
+                    self._batch_done()
+                if self.refresh():
+                    self._batch_done()
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:
