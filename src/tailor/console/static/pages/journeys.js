@@ -63,16 +63,17 @@ async function drawGraph(host, journey, counts, entered) {
     const d = depth.get(id);
     const row = rows.get(d) || 0;
     rows.set(d, row + 1);
-    position.set(id, [d * 190, row * 90]);
+    position.set(id, [d * 200, row * 100]);
   }
   const node = (id, name, category, label) => ({ id, name, x: position.get(id)[0], y: position.get(id)[1], category, value: label });
-  const data = [node("__entry", "entry", 0, `${entryText(journey.definition.entry)}\nentered ${num(entered)}`)];
+  const entry = entryText(journey.definition.entry);
+  const data = [node("__entry", "entry", 0, `${entry.length > 24 ? entry.slice(0, 23) + "…" : entry}\nentered ${num(entered)}`)];
   for (const s of steps) {
     const c = counts[s.id] || {};
     const kind = kindOf(s);
     data.push(node(s.id, s.id, Math.max(1, KINDS.indexOf(kind) + 1), `${kind}\nthrough ${num(through(c, null))} · now ${num(c.now || 0)}`));
   }
-  if (position.has("__end")) data.push(node("__end", "end", KINDS.length + 1, "end"));
+  if (position.has("__end")) data.push(node("__end", "end", KINDS.length + 1, ""));
   const links = [];
   if (steps.length) links.push({ source: "__entry", target: steps[0].id, label: { show: true, formatter: num(entered) } });
   steps.forEach((s, i) => {
@@ -93,10 +94,10 @@ async function drawGraph(host, journey, counts, entered) {
         layout: "none",
         roam: true,
         symbol: "roundRect",
-        symbolSize: [130, 46],
+        symbolSize: [150, 58],
         edgeSymbol: ["none", "arrow"],
         categories: ["entry", ...KINDS, "end"].map((name, i) => ({ name, itemStyle: { color: PALETTE[i % PALETTE.length] } })),
-        label: { show: true, formatter: (p) => `${p.data.name}\n${p.data.value}`, fontSize: 10, color: "#fff" },
+        label: { show: true, formatter: (p) => `{b|${p.data.name}}\n${p.data.value}`, fontSize: 10, lineHeight: 13, color: "#fff", rich: { b: { fontWeight: "bold", fontSize: 11, lineHeight: 14, color: "#fff" } } },
         edgeLabel: { fontSize: 10 },
         lineStyle: { width: 1.5, curveness: 0.15, color: "#5f6b7a" },
         data,
@@ -164,7 +165,7 @@ async function detail(root, ctx) {
   const graph = h("div#journey-graph.chart.tall");
   root.append(
     h("div.page-head", h("h1", `Journey ${journey.name}`), link("/journeys", "All journeys")),
-    h("p.muted", journey.definition.description || "", ` Entry: ${entryText(journey.definition.entry)}. Version ${journey.version}, saved ${when(journey.updated_at)}.`),
+    h("p.muted", [journey.definition.description, `Entry: ${entryText(journey.definition.entry)}.`, `Version ${journey.version}, saved ${when(journey.updated_at)}.`].filter(Boolean).join(" — ")),
     section("Steps and branches (people through each, and on each step now)", graph),
     section(`Results (conversion: ${results.conversion_event || "none"})`, h("div#journey-results", resultTables(results))),
   );
