@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
 import pytest
+from click.testing import CliRunner
 
+from tailor.cli import main
 from tailor.journeys.stats import two_proportion_test
 from tests.channels.conftest import wait_for
+from tests.conftest import DataDir
 from tests.journeys.conftest import OFFERS, Shop
 
 HUMAN = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"}
@@ -16,7 +20,9 @@ PROXY = {"User-Agent": "Mozilla/5.0"}  # Apple Mail Privacy Protection's prefetc
 TRACKED = re.compile(r"https://t\.shop\.example(/t/[co]/[A-Za-z0-9_.\-]+)")
 
 
-def test_results_per_step_with_lift_over_the_holdout(shop_factory: Callable[..., Shop]) -> None:
+def test_results_per_step_with_lift_over_the_holdout(
+    shop_factory: Callable[..., Shop], data_dir: DataDir
+) -> None:
     shop = shop_factory()
     users = shop.people(16, newsletter=True)
     shop.put_segment({"name": "subscribers", "condition": {"trait": "newsletter", "op": "=", "value": True}})
@@ -83,3 +89,10 @@ def test_results_per_step_with_lift_over_the_holdout(shop_factory: Callable[...,
     assert lift["z"] == pytest.approx(expected.z)
     assert lift["p_value"] == pytest.approx(expected.p_value)
     assert lift["significant"] is False  # a handful of people proves nothing
+    shop.close()  # the CLI opens the data directory itself
+    out = CliRunner().invoke(main, ["journeys", "results", "spring", "--data", str(data_dir.path), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == results
+    table = CliRunner().invoke(main, ["journeys", "results", "spring", "--data", str(data_dir.path)])
+    assert table.exit_code == 0, table.output
+    assert "lift over the baseline" in table.output
