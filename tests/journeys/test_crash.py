@@ -17,7 +17,7 @@ from tests.journeys.conftest import OFFERS, TEMPLATES, configure
 
 pytestmark = pytest.mark.slow
 
-PEOPLE = 500
+PEOPLE = 300
 PAUSE_S = 3
 SUBJECT = re.compile(rb"^Subject: (\S+)", re.MULTILINE)
 
@@ -91,8 +91,8 @@ def test_kill_minus_nine_mid_broadcast_and_mid_drip(
                 ],
             },
         )
-        # Mid-broadcast, mid-drip (everyone waiting, no reminder sent yet), and mid second wave.
-        for threshold in (PEOPLE // 4, PEOPLE, PEOPLE + PEOPLE // 3):
+        # Mid-broadcast, then mid-drip (every hello sent, everyone waiting for the offer).
+        for threshold in (PEOPLE // 4, PEOPLE):
             wait_for(lambda t=threshold: len(smtp_server.received) >= t, timeout=60)  # type: ignore[misc]
             server.kill()
             kills.append(len(smtp_server.received))
@@ -101,7 +101,7 @@ def test_kill_minus_nine_mid_broadcast_and_mid_drip(
         time.sleep(0.5)  # anything sent twice would arrive now
     finally:
         server.stop()
-    assert kills[0] < PEOPLE < kills[2] < 2 * PEOPLE, f"the kills must land mid-way: {kills}"
+    assert kills[0] < PEOPLE <= kills[1] < 2 * PEOPLE, f"the kills must land mid-way: {kills}"
     assert len(smtp_server.received) == 2 * PEOPLE, "nothing sent twice"
     assert len(arrivals) == PEOPLE
     for address, got in arrivals.items():
