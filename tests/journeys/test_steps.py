@@ -49,6 +49,34 @@ def test_event_entry_wait_for_event_takes_either_branch(shop: Shop) -> None:
     assert counts["thanks"] == {"sent": 1}
 
 
+def test_an_order_in_the_same_batch_as_the_entry_is_not_missed(shop: Shop) -> None:
+    shop.people(2)
+    for name, extra in (("cart_wait", {}), ("cart_exit", {"exit_on": ["Order Completed"]})):
+        steps: list[dict[str, object]] = [
+            {
+                "id": "wait_order",
+                "wait_for_event": {"event": "Order Completed", "timeout": "1h", "on_timeout": "nudge"},
+                "next": None,
+            },
+            {"id": "nudge", "send": {"channel": "email", "template": "event_email"}},
+        ]
+        if extra:
+            steps = [{"id": "pause", "wait": {"duration": "1h"}}, *steps]
+        shop.put_journey({"name": name, "entry": {"event": "Product Added"}, **extra, "steps": steps})
+    batch = [
+        {"type": "track", "userId": "u0", "event": "Product Added", "properties": {"product": "Lamp"}},
+        {"type": "track", "userId": "u0", "event": "Order Completed", "properties": {"total": 20}},
+        {"type": "track", "userId": "u1", "event": "Product Added", "properties": {"product": "Rug"}},
+    ]
+    assert shop.client.post("/v1/batch", json={"batch": batch}).status_code == 200
+    shop.settle()
+    u0, u1 = shop.profile_id("u0"), shop.profile_id("u1")
+    waited = {i["profile_id"]: (i["state"], i["step"]) for i in shop.instances("cart_wait")}
+    assert waited == {u0: ("done", None), u1: ("waiting", "wait_order")}  # u0's order was seen at once
+    exits = {i["profile_id"]: (i["state"], i["reason"]) for i in shop.instances("cart_exit")}
+    assert exits == {u0: ("exited", "exit event: Order Completed"), u1: ("waiting", None)}
+
+
 def test_exit_on_conversion_and_re_entry_policies(shop: Shop) -> None:
     shop.people(3)
     for name, policy in (("drip_never", "never"), ("drip_always", "always"), ("drip_hour", "1h")):

@@ -23,7 +23,7 @@ from tailor import __version__
 from tailor.channels.lifecycle import queue_events
 from tailor.channels.outbox import Outbox, OutboxMessage, Recipient
 from tailor.journeys.definitions import JourneyDefinition, Offer, Step
-from tailor.journeys.people import Person, compare, holds
+from tailor.journeys.people import Happened, Person, compare, holds
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +85,27 @@ def instance_from_row(row: Sequence[Any]) -> Instance:
 
 @dataclass
 class EventFacts:
-    """Lazily asks, once per chunk and question, who has done an event since when."""
+    """Lazily asks, once per chunk and question, who of the chunk has done an event since when.
 
-    lookup: Callable[[Sequence[str], str, float | None], dict[str, list[dict[str, Any]]]]
+    `floor` is the earliest time any instance of the chunk looks back to (its entry): one query
+    per event name serves every instance, each filtering by its own time.
+    """
+
+    lookup: Callable[[Sequence[str], str, float | None], dict[str, list[Happened]]]
     profile_ids: Sequence[str]
-    cache: dict[tuple[str, float | None], dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    floor: float | None = None
+    cache: dict[tuple[str, float | None], dict[str, list[Happened]]] = field(default_factory=dict)
 
-    def done(self, name: str, since: float | None) -> dict[str, list[dict[str, Any]]]:
-        key = (name, since)
+    def done(self, name: str, since: float | None) -> dict[str, list[Happened]]:
+        """Each person's events of `name` at or after `since`."""
+        start = since if self.floor is None or since is None else min(since, self.floor)
+        key = (name, start)
         if key not in self.cache:
-            self.cache[key] = self.lookup(self.profile_ids, name, since)
-        return self.cache[key]
+            self.cache[key] = self.lookup(self.profile_ids, name, start)
+        found = self.cache[key]
+        if since is None or start == since:
+            return found
+        return {p: [h for h in happened if h[0] >= since] for p, happened in found.items()}
 
 
 @dataclass
@@ -270,8 +280,16 @@ class StepRunner:
         elif kind == "wait_for_event":
             assert step.event is not None
             assert step.timeout is not None
-            inst.state, inst.waiting_event, inst.step_since = "waiting", step.event.name, now
-            inst.due_at = now + step.timeout.total_seconds()
+            # The event may already have happened since the person entered (in the same micro-batch
+            # as the entry, say: an order right after the basket add); later ones come as they happen.
+            since = float(inst.context.get("at", inst.entered_at))
+            done = facts.done(step.event.name, since).get(inst.profile_id, [])
+            if any(all(holds(f, props) for f in step.event.where) for _, props in done):
+                visit("event")
+                self._move(inst, step.next, now)
+            else:
+                inst.state, inst.waiting_event, inst.step_since = "waiting", step.event.name, now
+                inst.due_at = now + step.timeout.total_seconds()
         elif kind == "condition":
             yes = self._holds(step, person, facts, now)
             visit("yes" if yes else "no")
@@ -344,7 +362,7 @@ class StepRunner:
             return compare(person.trait(c.name), c.op, c.value, c.name in person.traits)
         since = now - c.within.total_seconds() if c.within is not None else None
         done = facts.done(c.name, since).get(person.profile_id, [])
-        count = sum(1 for props in done if all(holds(f, props) for f in c.where))
+        count = sum(1 for _, props in done if all(holds(f, props) for f in c.where))
         return compare(count, c.op if c.op != "exists" else ">=", c.value if c.op != "exists" else 1)
 
     def _send(

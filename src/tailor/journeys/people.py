@@ -149,12 +149,16 @@ def load_events(db: Database, lo: int, hi: int, names: Sequence[str]) -> list[Tr
     ]
 
 
+Happened = tuple[float, dict[str, Any]]
+"""An event a person did: its time (epoch seconds) and its properties."""
+
+
 def events_done(
     db: Database, profile_ids: Sequence[str], name: str, since: float | None
-) -> dict[str, list[dict[str, Any]]]:
-    """Each person's events of one name since `since` (epoch seconds; None: ever), as their properties."""
+) -> dict[str, list[Happened]]:
+    """Each person's events of one name since `since` (epoch seconds; None: ever): time and properties."""
     rows = db.execute(
-        """SELECT coalesce(a.profile_id, n.profile_id), e.properties
+        """SELECT coalesce(a.profile_id, n.profile_id), epoch(f.ts), e.properties
         FROM profile_facts f
         JOIN identity_nodes n ON n.k = f.k
         LEFT JOIN profile_aliases a ON a.old_id = n.profile_id
@@ -163,9 +167,9 @@ def events_done(
           AND coalesce(a.profile_id, n.profile_id) IN (SELECT unnest(?::VARCHAR[]))""",
         [name, since, since, list(profile_ids)],
     )
-    out: dict[str, list[dict[str, Any]]] = {}
-    for pid, props in rows:
-        out.setdefault(str(pid), []).append(_decode(props) if props else {})
+    out: dict[str, list[Happened]] = {}
+    for pid, at, props in rows:
+        out.setdefault(str(pid), []).append((float(at), _decode(props) if props else {}))
     return out
 
 

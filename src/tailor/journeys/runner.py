@@ -121,17 +121,19 @@ class JourneyRunner:
         names = sorted({n for j in journeys.values() for n in j.events()})
         events = load_events(self.db, lo, hi, names)
         with transaction(self.conn):
-            done = self._exits(journeys, events, now) + self._arrivals(journeys, events, now)
+            done = 0
+            # Entries first: an exit event later in the same batch must end the new instance too.
             for name, journey in journeys.items():
                 if journey.entry.kind == "event" and journey.entry.event is not None:
                     match = journey.entry.event
                     starts = self.loaded.created[name]
                     candidates = [
-                        Candidate(e.profile_id, str(e.seq), {"event": e.data()})
+                        Candidate(e.profile_id, str(e.seq), {"event": e.data(), "seq": e.seq, "at": e.at})
                         for e in events
                         if e.at >= starts and matches(match, e)
                     ]
                     done += enter(self.conn, journey, candidates, self.control, now)
+            done += self._exits(journeys, events, now) + self._arrivals(journeys, events, now)
             advance_offset(self.conn, EVENTS_CONSUMER, hi)
         return done + 1
 
@@ -157,7 +159,11 @@ class JourneyRunner:
             rows = []
             for inst in self._active(journey.name, list(by_person)):
                 e = by_person[inst.profile_id]
-                if e.at >= inst.entered_at - 1.0:  # an event from before the entry is no reason to leave
+                # An event from before the entry is no reason to leave; the entry's own event neither.
+                after = (
+                    e.seq > inst.context["seq"] if "seq" in inst.context else e.at >= inst.entered_at - 1.0
+                )
+                if after:
                     rows.append((now, f"exit event: {e.name}", inst.id))
             self.conn.executemany(
                 "UPDATE journey_instances SET state = 'exited', finished_at = ?, reason = ?, due_at = NULL,"
@@ -299,7 +305,8 @@ class JourneyRunner:
             instances = [instance_from_row(r) for r in rows]
             ids = [i.profile_id for i in instances]
             people = load_people(self.db, ids, segments)
-            facts = EventFacts(lambda pids, name, since: events_done(self.db, pids, name, since), ids)
+            floor = min(float(i.context.get("at", i.entered_at)) for i in instances)
+            facts = EventFacts(lambda pids, name, since: events_done(self.db, pids, name, since), ids, floor)
             try:
                 with transaction(self.conn):
                     writes = self.steps.run_chunk(self.conn, journeys, instances, people, facts, now)
