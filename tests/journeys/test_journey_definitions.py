@@ -192,6 +192,9 @@ def test_the_api_answers_422_with_every_problem_and_the_cli_exits_2(
         )["version"]
         == 1
     )
+    scheduled = {**GOOD, "entry": {"schedule": {"segment": "home_browsers", "at": "2030-01-01T00:00:00Z"}}}
+    assert shop.put_journey(scheduled)["version"] == 1, "the same definition again is no new version"
+    assert shop.put_journey({**scheduled, "holdout_percent": 20})["version"] == 2
     listed = shop.client.get("/api/v1/journeys", headers=shop.admin).json()["journeys"]
     assert [j["name"] for j in listed] == ["home_offer"]
     assert shop.client.get("/api/v1/journeys", headers={}).status_code == 401

@@ -97,11 +97,15 @@ _BODY = msgspec.json.Decoder(dict[str, Any])
 
 
 def save_journey(conn: sqlite3.Connection, name: str, body: dict[str, Any]) -> SavedJourney:
-    """Creates or replaces a journey's definition (a new version); running instances carry on."""
+    """Creates or replaces a journey's definition (a new version unless unchanged); instances carry on."""
     now = time.time()
     encoded = msgspec.json.encode(body).decode()
     with transaction(conn):
-        row = conn.execute("SELECT version, created_at FROM journeys WHERE name = ?", (name,)).fetchone()
+        row = conn.execute(
+            "SELECT version, created_at, body, updated_at FROM journeys WHERE name = ?", (name,)
+        ).fetchone()
+        if row is not None and row[2] == encoded:  # unchanged (a file applied again at start): no new version
+            return SavedJourney(name, int(row[0]), body, float(row[1]), float(row[3]))
         version, created = (1, now) if row is None else (int(row[0]) + 1, float(row[1]))
         conn.execute(
             "INSERT INTO journeys (name, version, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
