@@ -18,6 +18,8 @@ from tailor.journeys.exceptions import InvalidJourney
 from tailor.profiles.exceptions import Problem
 from tailor.profiles.reading import Reader
 
+MAX_STEPS = 300
+"""Steps in one journey at most (the graph checks walk it depth first)."""
 STEP_KINDS = ("wait", "wait_for_event", "condition", "split", "send", "update_trait", "webhook", "exit")
 OPS = ("=", "!=", ">", ">=", "<", "<=", "in", "contains", "exists")
 SEND_CHANNELS = ("email", "sms")
@@ -535,6 +537,8 @@ def read_journey(body: Mapping[str, Any]) -> tuple[JourneyDefinition, list[Probl
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
         r.problem("must be a non-empty list of steps", "steps")
+    elif len(raw_steps) > MAX_STEPS:
+        r.problem(f"a journey has at most {MAX_STEPS} steps, not {len(raw_steps)}", "steps")
     else:
         ids = [s.get("id") if isinstance(s, dict) else None for s in raw_steps]
         with r.at("steps"):
