@@ -25,6 +25,9 @@ from tailor.channels.templates import TemplateDefinition
 from tailor.demo.mailbox import Mailbox
 from tailor.runtime import Runtime
 
+CAMPAIGN_IDS = "demo-campaign:"
+"""The prefix of the messageIds of what the synthetic people do during the campaigns (stable, so a
+second run of the demo in the same directory stores none of it twice)."""
 HOME = "home_accessories_offer"
 CART = "cart_abandonment"
 OFFER_VALID_S = 12
@@ -228,6 +231,7 @@ class _Shop:
         self.send(
             [
                 {"type": "track", "userId": u, "event": "Order Completed",
+                 "messageId": f"{CAMPAIGN_IDS}order:{category}:{u}",
                  "properties": {"order_id": f"demo-{category}-{u}",
                                 "total": round(self.rng.uniform(18, 140), 2),
                                 "currency": "GBP", "category": category}}
@@ -265,7 +269,12 @@ def run_campaigns(
     opted_in = [u for u in everyone if shop.rng.random() < 0.85]
     shop.send(
         [
-            {"type": "identify", "userId": u, "traits": {"consent": {"email_marketing": "granted"}}}
+            {
+                "type": "identify",
+                "userId": u,
+                "messageId": f"{CAMPAIGN_IDS}consent:{u}",
+                "traits": {"consent": {"email_marketing": "granted"}},
+            }
             for u in opted_in
         ]
     )
@@ -302,6 +311,7 @@ def run_campaigns(
         ]
         shop.send(
             [{"type": "track", "userId": u, "event": "Product Added",
+              "messageId": f"{CAMPAIGN_IDS}cart:{u}",
               "properties": {**shop.rng.choice(products), "quantity": 1}}
              for u in carts]
         )  # fmt: skip
