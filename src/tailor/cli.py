@@ -16,6 +16,7 @@ from tailor.connectors.cli import connectors, import_command
 from tailor.datadir import require_data_dir
 from tailor.exceptions import TailorError
 from tailor.identity.cli import identity
+from tailor.journeys.cli import journeys
 from tailor.keyring import KEYRING_FILE, Keyring
 from tailor.privacy.cli import access, privacy
 from tailor.profiles.cli import segments, traits
@@ -210,6 +211,7 @@ main.add_command(report)
 main.add_command(privacy)
 main.add_command(access)
 main.add_command(export_events)
+main.add_command(journeys)
 
 if __name__ == "__main__":
     sys.exit(main())

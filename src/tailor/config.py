@@ -15,6 +15,7 @@ from tailor.channels.config import ChannelsConfig
 from tailor.exceptions import ConfigError
 from tailor.identity.components import DEFAULT_LIMITS
 from tailor.identity.rules import NormalisationRules
+from tailor.journeys.config import JourneysConfig
 from tailor.privacy.config import PrivacyConfig
 from tailor.profiles.config import ProfilesConfig
 
@@ -110,6 +111,8 @@ class TailorConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Rate limits and console sessions."""
     channels: ChannelsConfig = msgspec.field(default_factory=ChannelsConfig)
     """Messaging: outbox dispatcher, email, SMS, webhooks, tracking and send-time rules."""
+    journeys: JourneysConfig = msgspec.field(default_factory=JourneysConfig)
+    """The journey runner: polling, chunk sizes and the global control group."""
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tailor.datadir import require_data_dir
 from tailor.identity import IdentifierNormaliser, IdentityGraph
 from tailor.identity.record_matching import RecordMatching
 from tailor.identity.service import IdentityService
+from tailor.journeys.service import JourneyService
 from tailor.keyring import KEYRING_FILE, KeyCache, Keyring, UnknownSourceError
 from tailor.privacy.consent_stage import ConsentStage
 from tailor.privacy.scheduler import PrivacyScheduler
@@ -108,6 +109,15 @@ class Runtime:
             WriterSink(self.validator, self.writer, self._messaging_source()),
             consent=PrivacyConsent(self.privacy, self.db),
         )
+        self.journeys = JourneyService(
+            self.data_dir,
+            self.db,
+            self.messaging,
+            self.config.journeys,
+            lambda: self.processor.offsets()[self.profiles.name],
+            self.config.channels.rules.default_timezone,
+        )
+        self.processor.on_batch.append(self.journeys.runner.wake)
 
     def _unlink_record(self, identifier: str) -> None:
         """Blocks a deleted CRM contact's record identifier in its profile (if it is in one)."""
@@ -134,9 +144,11 @@ class Runtime:
         self.connectors.start()
         self.privacy_scheduler.start()
         self.messaging.start()
+        self.journeys.start()
 
     def close(self) -> None:
         """Stops the threads after committing what was submitted, then checkpoints and closes the store."""
+        self.journeys.close()
         self.messaging.close()  # relays its last tracking events through the writer first
         self.privacy_scheduler.stop()
         self.connectors.close()

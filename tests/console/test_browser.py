@@ -5,6 +5,7 @@ Each test checks what the page shows (numbers, drawn charts, rows), not only tha
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -251,3 +252,61 @@ def test_privacy_finds_a_person_and_exports_them(page: Page, site: ConsoleSite) 
     page.click("form.danger-zone button[type=submit]")
     expect(page.locator('.field[data-field="identifier"] .field-error')).to_contain_text("Type exactly")
     assert page.input_value("input[name=confirm]") == "email:someone@else.example"
+
+
+def test_journeys_page_draws_steps_and_branches_with_counts_and_results(
+    page: Page, site: ConsoleSite
+) -> None:
+    from tailor.channels.templates import TemplateDefinition
+
+    rt = site.runtime
+    template = TemplateDefinition(
+        name="console_mail",
+        channel="email",
+        subject="Hi {{ profile.first_name }}",
+        html="<p>Hi</p>",
+        text="Hi",
+    )
+    rt.messaging.templates.save(rt.messaging.conn, template)
+    rt.journeys.put(
+        {
+            "name": "console_journey",
+            "description": "drawn by the console",
+            "entry": {"schedule": {"segment": "home_accessories_browsers"}},
+            "holdout_percent": 20,
+            "conversion": {"event": "Order Completed", "within": "7d"},
+            "steps": [
+                {
+                    "id": "ab",
+                    "split": {
+                        "variants": [
+                            {"name": "A", "weight": 1, "next": "mail"},
+                            {"name": "B", "weight": 1, "next": "later"},
+                        ]
+                    },
+                },
+                {"id": "mail", "send": {"channel": "email", "template": "console_mail"}, "next": None},
+                {"id": "later", "wait": {"duration": "1h"}},
+            ],
+        }
+    )
+    rt.journeys.runner.run_once()
+    counts = site.get("/api/v1/journeys/console_journey/counts").json()["steps"]
+    results = site.get("/api/v1/journeys/console_journey/results").json()
+    entered = sum(g["entered"] for g in results["groups"])
+    assert entered > 0
+    page.goto(site.url + "/journeys")
+    _ready(page, "journeys")
+    row = page.locator("#journey-list tr", has_text="console_journey")
+    expect(row).to_contain_text("broadcast to home_accessories_browsers")
+    row.locator("a").click()
+    _ready(page, "journeys")
+    graph = page.locator("#journey-graph[data-chart=drawn]")
+    expect(graph.locator("canvas").first).to_be_visible()
+    assert graph.get_attribute("data-nodes") == "5"  # entry, three steps, end
+    assert graph.get_attribute("data-edges") == "5"  # entry -> ab, A, B, mail -> end, later -> end
+    assert _number(graph.get_attribute("data-entered") or "") == entered
+    through = json.loads(graph.get_attribute("data-through") or "{}")
+    assert through["ab"] == sum(counts["ab"].values())
+    assert through["mail"] == sum(n for k, n in counts["mail"].items() if k != "now")
+    expect(page.locator("#journey-results .journey-lift")).to_contain_text("holdout")

@@ -24,6 +24,7 @@ from tailor.channels.routes import messaging_routes
 from tailor.collect.routes import collect_routes, error_response
 from tailor.connectors.api import connector_routes
 from tailor.console import console_api_routes, console_web_routes
+from tailor.journeys.api import journey_routes
 from tailor.privacy.api import privacy_routes
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = True) -> Starlette:
         *privacy_routes(),
         *access_routes(),
         *messaging_routes(),
+        *journey_routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
         *console_api_routes(),
         *console_web_routes(),  # last: every other GET path is a console page

@@ -16,6 +16,7 @@ from tailor.collect.routes import SINGLE_ENDPOINTS
 from tailor.connectors.openapi import connector_paths
 from tailor.console import openapi as console_openapi
 from tailor.identity.service import IdentityExplanation, Override, Profile, SplitResult
+from tailor.journeys.openapi import JOURNEY_SCHEMAS, journey_paths
 from tailor.privacy import openapi as privacy_openapi
 from tailor.store.eventlog import QuarantineEntry, StoredEvent
 
@@ -181,6 +182,7 @@ def openapi_document() -> dict[str, Any]:
             *privacy_openapi.SCHEMA_TYPES,
             *console_openapi.SCHEMA_TYPES,
             *MESSAGING_SCHEMAS,
+            *JOURNEY_SCHEMAS,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -254,6 +256,7 @@ def openapi_document() -> dict[str, Any]:
     paths.update(console_openapi.console_paths())
     paths.update(console_openapi.console_pages())
     paths.update(messaging_paths())
+    paths.update(journey_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tailor", "version": __version__, "description": "Customer data platform API"},

@@ -32,6 +32,8 @@ from tailor.api import create_app
 from tailor.connectors.records import import_records, records_count
 from tailor.console.demo import create_demo_user
 from tailor.datadir import Credentials, init_data_dir
+from tailor.demo.journeys import configure_messaging, run_campaigns
+from tailor.demo.mailbox import Mailbox
 from tailor.demo.segments import define_demo_segments, show_segments
 from tailor.demo.synth import RECORD_KINDS, SynthConfig, generate
 from tailor.exceptions import DataDirError
@@ -308,6 +310,8 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
     base = generate(SynthConfig(people=people, seed=seed))
     with console.status("planning the customer base"):
         total = sum(1 for _ in base.events())
+    mailbox = Mailbox().start()
+    configure_messaging(data_dir, mailbox, port)
     runtime = Runtime(data_dir)
     # One evaluation time for the whole run, so the live state and the rebuild see the same windows.
     demo_now = datetime.now(UTC)
@@ -348,11 +352,13 @@ def run_demo(data_dir: Path | None, serve: bool, people: int, seed: int, port: i
         verdict = "[green]equal[/green]" if live == rebuilt else "[red]DIFFERENT[/red]"
         console.print(f"live processing state vs. a full rebuild from the event log: {verdict}")
         show_analytics(runtime, data_dir, console)
+        run_campaigns(runtime, server.url, write_key, mailbox, seed, console)
         base.write_truth(data_dir / "ground-truth" / "truth.csv")
         user, password = create_demo_user(runtime)
         console.print(f"console user [bold]{user}[/bold], password [bold]{password}[/bold] (shown only now)")
     finally:
         server.stop()  # closes the runtime: the store is checkpointed and released
+        mailbox.stop()
     if not serve:
         return
     console.print(

@@ -46,6 +46,8 @@ class Processor:
         self.catch_up = catch_up
         """Makes every acknowledged event readable; `run_once()` without a head calls it first."""
         self.last_error: str | None = None
+        self.on_batch: list[Callable[[], None]] = []
+        """Called after the loop has applied new events (the journey runner wakes on it)."""
         for stage in stages:
             stage.setup(db)
 
@@ -205,6 +207,10 @@ class Processor:
         """Says that events were loaded: the loop runs now instead of at the end of its interval."""
         self._wake.set()
 
+    def _batch_done(self) -> None:
+        for hook in self.on_batch:
+            hook()
+
     def _loop(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
@@ -216,8 +222,10 @@ class Processor:
             if self._stop.is_set():
                 break
             try:
-                self.run_once(self.head())  # what is loaded: no forced, small loads
-                self.refresh()
+                if self.run_once(self.head()):  # what is loaded: no forced, small loads
+                    self._batch_done()
+                if self.refresh():
+                    self._batch_done()
                 self.last_error = None
                 backoff = self.interval_s
             except Exception as e:

@@ -16,6 +16,8 @@ const ROUTES = [
   { path: "/segments", page: "segments", title: "Segments", nav: true },
   { path: "/segments/new", page: "segment_builder", title: "New segment" },
   { path: "/segments/:name", page: "segment_builder", title: "Segment" },
+  { path: "/journeys", page: "journeys", title: "Journeys", nav: true },
+  { path: "/journeys/:name", page: "journeys", title: "Journey" },
   { path: "/analytics", page: "analytics", title: "Analytics", nav: true },
   { path: "/privacy", page: "privacy", title: "Privacy", nav: true },
   { path: "/signin", page: "signin", title: "Sign in", public: true },
