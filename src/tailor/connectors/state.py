@@ -72,18 +72,26 @@ class RunCounts(msgspec.Struct):
     rows_failed: int = 0
 
 
+def connect_state(path: Path, schema: str) -> sqlite3.Connection:
+    """A connection to a connectors state file, shareable between threads, with `schema` applied.
+
+    WAL with synchronous FULL: a cursor or a merge base is moved on only after what it covers is
+    stored, so a committed one must not be lost.
+    """
+    con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.executescript(schema)
+    return con
+
+
 class ConnectorState:
     """The connectors' SQLite file of a data directory; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._con = connect_state(path, _SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._con.execute("PRAGMA journal_mode=WAL")
-            # A cursor is moved on only after the rows it covers are stored: it must not be lost.
-            self._con.execute("PRAGMA synchronous=FULL")
-            self._con.executescript(_SCHEMA)
 
     @classmethod
     def of(cls, data_dir: Path) -> ConnectorState:

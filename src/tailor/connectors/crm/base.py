@@ -9,13 +9,12 @@ a duplicate the writer drops), so nothing is lost or written twice.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from tailor.connectors.crm.merge import Base
-from tailor.connectors.state import STATE_FILE
+from tailor.connectors.state import STATE_FILE, connect_state
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS crm_base (
@@ -43,12 +42,8 @@ class MergeBase:
     """The merge bases and pending erasures of every CRM sync of a data directory."""
 
     def __init__(self, path: Path) -> None:
-        self._con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._con = connect_state(path, _SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=FULL")
-            self._con.executescript(_SCHEMA)
 
     @classmethod
     def of(cls, data_dir: Path) -> MergeBase:
