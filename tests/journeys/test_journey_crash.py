@@ -11,6 +11,7 @@ import httpx
 import msgspec
 import pytest
 
+from tailor.channels.store import MESSAGING_FILE, connect
 from tests.channels.conftest import SmtpServer, wait_for
 from tests.conftest import DataDir, LiveServer
 from tests.journeys.conftest import OFFERS, TEMPLATES, configure
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 PEOPLE = 300
 PAUSE_S = 3
+MESSAGE_ID = re.compile(rb"^X-Tailor-Message-Id: (msg_[0-9a-f]+)\r?$", re.MULTILINE)
 SUBJECT = re.compile(rb"^Subject: (\S+)", re.MULTILINE)
 
 
@@ -30,6 +32,19 @@ def _admin(server: LiveServer, method: str, path: str, body: object) -> None:
 def _members(server: LiveServer) -> int:
     r = httpx.get(f"{server.url}/api/v1/segments/subscribers/members?limit=1", headers=server.data.admin)
     return int(r.json()["total"])
+
+
+def _in_doubt(path: Path, smtp: SmtpServer) -> dict[str, str]:
+    """Messages counted as sent without the server's reply that the server never got: id -> recipient."""
+    received = {m.group(1).decode() for r in smtp.received if (m := MESSAGE_ID.search(r.data))}
+    conn = connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT message_id, recipient FROM outbox WHERE reason LIKE 'handed over%'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {m: str(r) for m, r in rows if m not in received}
 
 
 def test_kill_minus_nine_mid_broadcast_and_mid_drip(
@@ -97,18 +112,33 @@ def test_kill_minus_nine_mid_broadcast_and_mid_drip(
             server.kill()
             kills.append(len(smtp_server.received))
             server.start()
-        wait_for(lambda: len(smtp_server.received) >= 2 * PEOPLE, timeout=60)
+        messaging = data_dir.path / MESSAGING_FILE
+        wait_for(lambda: len(smtp_server.received) + len(_in_doubt(messaging, smtp_server)) >= 2 * PEOPLE, 60)
         time.sleep(0.5)  # anything sent twice would arrive now
     finally:
         server.stop()
     assert kills[0] < PEOPLE <= kills[1] < 2 * PEOPLE, f"the kills must land mid-way: {kills}"
-    assert len(smtp_server.received) == 2 * PEOPLE, "nothing sent twice"
+    # A kill that lands between a message's hand-over commit and the write of its final bytes
+    # leaves it counted as sent, never sent again (the outbox's documented window): one at most.
+    in_doubt = _in_doubt(messaging, smtp_server)
+    enqueued: dict[str, dict[str, float]] = defaultdict(dict)
+    conn = connect(messaging)
+    for address, step, created_at in conn.execute("SELECT address, step_id, created_at FROM outbox"):
+        enqueued[address][step] = created_at
+    conn.close()
+    assert len(in_doubt) <= len(kills), in_doubt
+    assert len(smtp_server.received) + len(in_doubt) == 2 * PEOPLE, "nothing sent twice"
     assert len(arrivals) == PEOPLE
     for address, got in arrivals.items():
         subjects = Counter(s for s, _ in got)
-        assert len(got) == 2, (address, got)
+        assert all(n == 1 for n in subjects.values()), (address, got)
+        if len(got) < 2:
+            assert any(address in recipient for recipient in in_doubt.values()), (address, got)
+            continue
         assert subjects == {b"Hello": 1, got[-1][0]: 1}, (address, got)
-        (hello_at,) = [at for s, at in got if s == b"Hello"]
         (offer_at,) = [at for s, at in got if s != b"Hello"]
-        # The wait survives the restarts: the reminder comes no sooner than the pause after the hello.
-        assert offer_at >= hello_at + PAUSE_S - 0.5, (address, offer_at - hello_at)
+        # The wait survives the restarts: the offer's step runs no sooner than the pause after the
+        # hello's (when each was put in the outbox; delivery may lag behind a broadcast's backlog).
+        queued = enqueued[address]
+        assert queued["offer"] >= queued["hello"] + PAUSE_S - 0.1, (address, queued)
+        assert offer_at >= queued["hello"] + PAUSE_S - 0.1, (address, offer_at - queued["hello"])
