@@ -27,7 +27,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from tailor.batch.definitions import read_definitions
-from tailor.batch.export import export_store
+from tailor.batch.export import EVENTS_FILE, export_store
 from tailor.batch.pipeline import rebuild
 from tailor.collect.writer import Submission
 from tailor.datadir import init_data_dir
@@ -77,6 +77,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--engines", default="duckdb,spark")
     parser.add_argument("--keep", type=Path, help="keep the stores and outputs here")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting (repeatable)"
+    )
+    parser.add_argument("--reuse", action="store_true", help="use the stores already exported under --keep")
     args = parser.parse_args()
     console = Console()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -85,12 +89,17 @@ def main() -> None:
     load_before = os.getloadavg()
     times: dict[tuple[str, int], float] = {}
     counts: dict[int, int] = {}
+    conf = dict(kv.split("=", 1) for kv in args.spark_conf)
     for size in sizes:
-        events = build_store(root / str(size), size, console)
+        exported = root / str(size) / "export" / EVENTS_FILE
+        if args.reuse and exported.exists():
+            events = exported
+        else:
+            events = build_store(root / str(size), size, console)
         definitions = read_definitions(events.parent / "definitions.json")
         for name in engines:
             out = root / str(size) / f"out_{name}"
-            with make_engine(name, spill=out / ".spill") as engine:
+            with make_engine(name, spill=out / ".spill", conf=conf or None) as engine:
                 started = time.perf_counter()
                 result = rebuild(engine, str(events), str(out), definitions, NOW)
                 times[(name, size)] = time.perf_counter() - started

@@ -112,6 +112,12 @@ def demo(data_dir: Path | None, no_serve: bool, people: int, seed: int, port: in
 @click.option("--definitions", type=click.Path(dir_okay=False, path_type=Path), help="definitions.json.")
 @click.option("--now", help="Evaluation time, ISO 8601 (default: now).")
 @click.option("--master", help="Spark master (default: the session spark-submit made, else local[2]).")
+@click.option(
+    "--spark-conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting for the session made here, e.g. spark.driver.memory=12g (repeatable).",
+)
 def rebuild(
     data_dir: Path | None,
     engine: str | None,
@@ -120,6 +126,7 @@ def rebuild(
     definitions: Path | None,
     now: str | None,
     master: str | None,
+    spark_conf: tuple[str, ...],
 ) -> None:
     """Rebuild every processing stage from the event log (the server must be stopped); with --events,
     rebuild profiles, identities, traits and memberships from exported events as Parquet instead."""
@@ -130,7 +137,13 @@ def rebuild(
 
         if events is None or out is None:
             raise click.UsageError("a batch rebuild needs --events and --out")
-        batch_rebuild(engine or "duckdb", events, out, data_dir, definitions, now, master)
+        settings = {}
+        for item in spark_conf:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--spark-conf")
+            settings[key.strip()] = value.strip()
+        batch_rebuild(engine or "duckdb", events, out, data_dir, definitions, now, master, settings or None)
         return
     if data_dir is None:
         raise click.UsageError("give --data DIR (or --events and --out for a batch rebuild)")

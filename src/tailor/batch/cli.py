@@ -39,6 +39,7 @@ def batch_rebuild(
     definitions_path: Path | None,
     now: str | None,
     master: str | None,
+    spark_conf: dict[str, str] | None = None,
 ) -> None:
     """Runs the batch rebuild and prints what it wrote."""
     from tailor.batch.definitions import (
@@ -75,7 +76,10 @@ def batch_rebuild(
         at = at.replace(tzinfo=UTC)
     with (
         make_engine(
-            engine_name, master=master, spill=Path(out) / ".spill" if "://" not in out else None
+            engine_name,
+            master=master,
+            spill=Path(out) / ".spill" if "://" not in out else None,
+            conf=spark_conf,
         ) as engine,
         console.status(f"rebuilding on {engine_name}") as status,
     ):

@@ -14,8 +14,13 @@ from tailor.exceptions import ConfigError
 ENGINES = ("duckdb", "spark")
 
 
-def make_engine(name: str, master: str | None = None, spill: Path | None = None) -> Engine:
-    """The engine of a name: `duckdb`, or `spark` (a local-mode session, or `master`'s cluster)."""
+def make_engine(
+    name: str, master: str | None = None, spill: Path | None = None, conf: dict[str, str] | None = None
+) -> Engine:
+    """The engine of a name: `duckdb`, or `spark` (a local-mode session, or `master`'s cluster).
+
+    `conf` is Spark settings for the session made here (ignored by DuckDB).
+    """
     if name == "duckdb":
         from tailor.engines.duckdb_engine import DuckDBEngine
 
@@ -23,7 +28,7 @@ def make_engine(name: str, master: str | None = None, spill: Path | None = None)
     if name == "spark":
         from tailor.engines.spark_engine import SparkEngine, local_session
 
-        return SparkEngine(local_session(master) if master else None)
+        return SparkEngine(local_session(master or "local[2]", conf) if master or conf else None)
     raise ConfigError(f"unknown engine {name!r}; engines are {', '.join(ENGINES)}")
 
 

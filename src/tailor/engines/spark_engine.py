@@ -25,11 +25,26 @@ if TYPE_CHECKING:
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.sql.shuffle.partitions": "8",
+    # Enough partitions that one task's share of a 10M-event aggregation fits in memory; adaptive
+    # execution coalesces them again for small inputs.
+    "spark.sql.shuffle.partitions": "32",
     "spark.sql.adaptive.enabled": "true",
-    "spark.driver.memory": "4g",
 }
 """Settings of a local-mode session (a cluster's come from spark-submit)."""
+
+
+def local_driver_memory() -> str:
+    """A local session's heap: a third of the machine's memory, between 2 and 16 GB.
+
+    The driver is the whole of local-mode Spark. 4 GB ran out of memory in the profiles stage at
+    10M events (bench/README.md).
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "4g"
+    return f"{max(2, min(16, total // 3 // 2**30))}g"
+
 
 REQUIRED_CONF = {
     # Every timestamp is UTC, as in DuckDB's store.
@@ -50,7 +65,8 @@ def local_session(master: str = "local[2]", conf: dict[str, str] | None = None) 
     # Executors run Tailor's Python (normalisation) with this interpreter and its packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("tailor")
-    for key, value in {**LOCAL_CONF, **(conf or {}), **REQUIRED_CONF}.items():
+    settings = {**LOCAL_CONF, "spark.driver.memory": local_driver_memory(), **(conf or {}), **REQUIRED_CONF}
+    for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
