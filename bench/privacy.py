@@ -100,6 +100,29 @@ def generate(rt: Runtime, events: int, person_events: int, people: int) -> None:
     rt.db.checkpoint()
 
 
+# The person's identifiers as the store holds them, and their first 12 bytes: DuckDB keeps that
+# much of a segment's smallest and largest value uncompressed in its statistics (zstd hides the
+# rest of the values from a byte scan, not the statistics).
+NEEDLES = tuple(
+    n[:length]
+    for n in (b"Target.Person@Example.org", b"target.person@example.org", b"+447911123456", b"07911 123456")
+    for length in (len(n), 12)
+)
+
+
+def scan_files(root: Path) -> dict[str, int]:
+    """Where in the data directory's files the person's identifiers appear: file:needle -> count."""
+    hits: dict[str, int] = {}
+    for f in sorted(root.rglob("*")):
+        if not f.is_file():
+            continue
+        data = f.read_bytes()
+        for needle in NEEDLES:
+            if n := data.count(needle):
+                hits[f"{f.relative_to(root)}:{needle.decode()}"] = n
+    return hits
+
+
 def timed(label: str, work: object) -> float:
     started = time.perf_counter()
     work()  # type: ignore[operator]
@@ -141,6 +164,11 @@ def main() -> None:
                 lambda: shutil.copy(path / "tailor.duckdb", Path(tmp) / "copy"),
             )
             os.unlink(Path(tmp) / "copy")
+            before = scan_files(path)
+            console.print(
+                "the person's bytes in the data directory before erasure (the scan's positive control): "
+                + (", ".join(f"{k} x{n}" for k, n in sorted(before.items())) or "none")
+            )
             rt.writer.start()
             doc_box: list[bytes] = []
             export = timed(
@@ -162,6 +190,12 @@ def main() -> None:
                 f" erasure {erase / scan:.1f}x"
                 f" scan; compaction {compaction / scan:.1f}x scan, {compaction / copy:.1f}x copy;"
                 f" erasure + compaction {(erase + compaction):.1f} s"
+            )
+            rt.writer.flush()
+            left = scan_files(path)
+            console.print(
+                "the person's bytes left in the data directory after compaction: "
+                + (", ".join(f"{k} x{n}" for k, n in sorted(left.items())) or "none")
             )
             console.print(f"load average after: {os.getloadavg()[0]:.2f}")
         finally:

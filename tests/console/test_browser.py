@@ -180,6 +180,8 @@ def test_build_and_save_a_segment_with_errors_next_to_fields(page: Page, site: C
     saved = site.get("/api/v1/segments/recent_buyers_console/members", limit=1000).json()
     assert saved["total"] > 0
     assert _number(page.inner_text("#members-total")) == saved["total"]
+    # A saved segment's count is its live membership, not a fresh whole-base evaluation per visit.
+    page.wait_for_selector(f'#preview[data-state=ready][data-members="{saved["total"]}"]')
     rows = page.locator("#members table.members tbody tr")
     assert rows.count() == min(50, saved["total"])
     shown = rows.first.locator("td").first.inner_text()

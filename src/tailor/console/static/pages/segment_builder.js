@@ -12,9 +12,14 @@ const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
 export default async function render(root, ctx) {
   const existing = ctx.params.name || null;
-  const [vocab, saved] = await Promise.all([
+  const membersPage = (offset) =>
+    get(`/api/v1/segments/${encodeURIComponent(existing)}/members`, { limit: 50, offset }, { signal: ctx.signal });
+  // The members' first page is asked for with the rest, not after them: the page waits for one
+  // round trip, the slowest of three.
+  const [vocab, saved, firstMembers] = await Promise.all([
     get("/api/v1/console/vocabulary", null, { signal: ctx.signal }),
     existing ? get(`/api/v1/segments/${encodeURIComponent(existing)}`, null, { signal: ctx.signal }) : null,
+    existing ? membersPage(0) : null,
   ]);
   const state = {
     name: existing || "",
@@ -174,8 +179,8 @@ export default async function render(root, ctx) {
     });
   }
 
-  async function drawMembers(offset = 0) {
-    const page = await get(`/api/v1/segments/${encodeURIComponent(existing)}/members`, { limit: 50, offset }, { signal: ctx.signal });
+  async function drawMembers(offset = 0, fetched = null) {
+    const page = fetched || (await membersPage(offset));
     const next = offset + page.members.length < page.total ? h("button", { type: "button", onclick: () => drawMembers(offset + 50) }, "Next 50") : null;
     const prev = offset > 0 ? h("button", { type: "button", onclick: () => drawMembers(Math.max(0, offset - 50)) }, "Previous 50") : null;
     replace(
@@ -199,8 +204,20 @@ export default async function render(root, ctx) {
   drawTree();
   changed(false);
   if (ctx.query.get("saved")) status.append(notice("Saved.", "ok"));
-  if (existing) await drawMembers();
+  if (existing) await drawMembers(0, firstMembers);
   clearTimeout(timer);
-  // The count is live and may take a while on a large base: the page is usable before it arrives.
+  if (existing) {
+    // A saved segment is kept up to date as behaviour changes: its count is its members' now. The
+    // definition is evaluated afresh (a whole-base query, seconds at 1M profiles) only once it is
+    // edited, not on every visit.
+    replace(
+      previewHost,
+      h("div.count", h("span#preview-count", num(firstMembers.total)), h("span.muted", " members now; edit the conditions to preview a change")),
+    );
+    previewHost.dataset.state = "ready";
+    previewHost.dataset.members = String(firstMembers.total);
+    return;
+  }
+  // The count may take a while on a large base: the page is usable before it arrives.
   preview();
 }
