@@ -275,6 +275,8 @@ def test_no_byte_of_the_person_is_left_in_the_data_directory(tmp_path: Path) -> 
         rt.writer.flush()
         rt.db.checkpoint()
         before = _scan(path)
+        indexes = set(rt.db.execute("SELECT table_name, index_name FROM duckdb_indexes()"))
+        assert ("identity_nodes", "identity_nodes_k") in indexes
         # The positive control: the scan does find her where she is.
         assert any(k.startswith("tailor.duckdb:") for k in before), before
         assert any(k.startswith("staging/") for k in before), before
@@ -284,4 +286,6 @@ def test_no_byte_of_the_person_is_left_in_the_data_directory(tmp_path: Path) -> 
         assert r.status_code == 200, r.text
         assert r.json()["compaction"]["tables_rewritten"] > 10
         assert _scan(path) == {}
+        # Every table was written again; its indexes were made again with it.
+        assert set(rt.db.execute("SELECT table_name, index_name FROM duckdb_indexes()")) == indexes
     assert _scan(path) == {}

@@ -71,6 +71,15 @@ def rewrite_tables(db: Database) -> int:
             create = create.replace(f"CREATE TABLE {quoted}(", f"CREATE TABLE {fresh}(", 1)
             if fresh not in create:
                 raise RuntimeError(f"cannot rewrite table {name}: unexpected definition")
+            # Dropping the table drops its indexes: they are made again on the copy.
+            indexes = [
+                str(ddl)
+                for (ddl,) in cur.execute(
+                    "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database()"
+                    " AND schema_name = 'main' AND table_name = ? AND sql IS NOT NULL",
+                    [name],
+                ).fetchall()
+            ]
             cur.execute("BEGIN")
             try:
                 cur.execute(f"DROP TABLE IF EXISTS {fresh}")
@@ -78,6 +87,8 @@ def rewrite_tables(db: Database) -> int:
                 cur.execute(f"INSERT INTO {fresh} SELECT * FROM {quoted}")
                 cur.execute(f"DROP TABLE {quoted}")
                 cur.execute(f"ALTER TABLE {fresh} RENAME TO {quoted}")
+                for ddl in indexes:
+                    cur.execute(ddl)
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
