@@ -312,3 +312,77 @@ def test_journeys_page_draws_steps_and_branches_with_counts_and_results(
     assert through["ab"] == sum(counts["ab"].values())
     assert through["mail"] == sum(n for k, n in counts["mail"].items() if k != "now")
     expect(page.locator("#journey-results .journey-lift")).to_contain_text("holdout")
+
+
+def test_the_journey_editor_creates_and_edits_a_journey_with_errors_next_to_their_fields(
+    page: Page, site: ConsoleSite
+) -> None:
+    from tailor.channels.templates import TemplateDefinition
+
+    rt = site.runtime
+    rt.messaging.templates.save(
+        rt.messaging.conn,
+        TemplateDefinition(
+            name="editor_mail",
+            channel="email",
+            subject="Welcome {{ profile.first_name }}",
+            html="<p>Hi</p>",
+            text="Hi",
+        ),
+    )
+    page.goto(site.url + "/journeys")
+    _ready(page, "journeys")
+    page.click("a:has-text('New journey')")
+    _ready(page, "journey_editor")
+    page.fill("input[name=name]", "editor_welcome")
+    page.select_option("select[name=entry_kind]", "segment")
+    page.fill("input[name=entry_target]", "home_accessories_browsers")
+    page.select_option("select[name=step_kind_0]", "send")
+    body = "textarea[name=step_body_0]"
+    page.fill(body, '{"channel": "email", "template": "no_such_template"}')
+    # The page's own check first: a step body that is not JSON, next to that body.
+    page.fill("textarea[name=settings]", '{"holdout_percent": 10,')
+    page.click("form.journey-editor button[type=submit]")
+    expect(page.locator('.field[data-field="settings"] .field-error')).to_contain_text("Not a JSON object")
+    page.fill("textarea[name=settings]", '{"holdout_percent": 10}')
+    # Then the server's: an unknown template, next to the step that names it; what was typed stays.
+    page.click("form.journey-editor button[type=submit]")
+    expect(page.locator('.field[data-field="steps[0].send"] .field-error')).to_contain_text(
+        "no_such_template"
+    )
+    assert "no_such_template" in page.input_value(body)
+    assert page.input_value("input[name=entry_target]") == "home_accessories_browsers"
+    page.fill(body, '{"channel": "email", "template": "editor_mail"}')
+    page.click("#add-step")
+    page.fill("input[name=step_id_1]", "pause")
+    page.fill("textarea[name=step_body_1]", '{"duration": "2d"}')
+    page.click("form.journey-editor button[type=submit]")
+    page.wait_for_url(re.compile(r"/journeys/editor_welcome\?saved=1"))
+    _ready(page, "journeys")
+    saved = site.get("/api/v1/journeys/editor_welcome").json()
+    assert saved["version"] == 1
+    assert saved["definition"]["entry"] == {"segment": "home_accessories_browsers"}
+    assert saved["definition"]["holdout_percent"] == 10
+    assert [s["id"] for s in saved["definition"]["steps"]] == ["first", "pause"]
+    assert saved["definition"]["steps"][0]["send"] == {"channel": "email", "template": "editor_mail"}
+    expect(page.locator("#journey-graph[data-chart=drawn]")).to_have_attribute("data-nodes", "4")
+    # Edit it: the form holds what was saved; move the pause first and save a second version.
+    page.click("a:has-text('Edit')")
+    _ready(page, "journey_editor")
+    assert page.input_value("input[name=name]") == "editor_welcome"
+    assert page.input_value("input[name=step_id_1]") == "pause"
+    page.locator('fieldset.step[data-step="1"] button[title="move up"]').click()
+    assert page.input_value("input[name=step_id_0]") == "pause"
+    expect(page.locator("#journey-json")).to_contain_text('"pause"')
+    page.click("form.journey-editor button[type=submit]")
+    page.wait_for_url(re.compile(r"/journeys/editor_welcome\?saved=2"))
+    saved = site.get("/api/v1/journeys/editor_welcome").json()
+    assert [s["id"] for s in saved["definition"]["steps"]] == ["pause", "first"]
+    assert saved["definition"]["holdout_percent"] == 10
+    # And delete it.
+    page.click("a:has-text('Edit')")
+    _ready(page, "journey_editor")
+    page.once("dialog", lambda d: d.accept())
+    page.click("button.danger:has-text('Delete')")
+    _ready(page, "journeys")
+    assert site.get("/api/v1/journeys/editor_welcome").status_code == 404

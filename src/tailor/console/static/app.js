@@ -17,6 +17,8 @@ const ROUTES = [
   { path: "/segments/new", page: "segment_builder", title: "New segment" },
   { path: "/segments/:name", page: "segment_builder", title: "Segment" },
   { path: "/journeys", page: "journeys", title: "Journeys", nav: true },
+  { path: "/journeys/new", page: "journey_editor", title: "New journey" },
+  { path: "/journeys/:name/edit", page: "journey_editor", title: "Edit journey" },
   { path: "/journeys/:name", page: "journeys", title: "Journey" },
   { path: "/analytics", page: "analytics", title: "Analytics", nav: true },
   { path: "/privacy", page: "privacy", title: "Privacy", nav: true },

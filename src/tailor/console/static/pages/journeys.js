@@ -2,14 +2,14 @@
 // with the people through each branch and at each step now, and its results with lift.
 
 import { get } from "../lib/api.js";
-import { h, num, table, link, when, section, escapeHtml } from "../lib/dom.js";
+import { h, num, table, link, when, section, escapeHtml, notice } from "../lib/dom.js";
 import { chart, PALETTE } from "../lib/charts.js";
 
-const KINDS = ["wait", "wait_for_event", "condition", "split", "send", "update_trait", "webhook", "exit"];
+export const KINDS = ["wait", "wait_for_event", "condition", "split", "send", "update_trait", "webhook", "exit"];
 const pct = (x) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(1)}%`);
 const money = (x) => (x === null || x === undefined ? "—" : x.toLocaleString("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 }));
 
-function kindOf(step) {
+export function kindOf(step) {
   return KINDS.find((k) => k in step) || "?";
 }
 
@@ -42,7 +42,7 @@ function through(counts, outcomes) {
     .reduce((a, [, n]) => a + n, 0);
 }
 
-async function drawGraph(host, journey, counts, entered) {
+export async function drawGraph(host, journey, counts, entered) {
   const steps = journey.definition.steps || [];
   const edges = branches(steps);
   const depth = new Map([["__entry", 0]]);
@@ -164,7 +164,8 @@ async function detail(root, ctx) {
   const entered = results.groups.reduce((a, g) => a + g.entered, 0);
   const graph = h("div#journey-graph.chart.tall");
   root.append(
-    h("div.page-head", h("h1", `Journey ${journey.name}`), link("/journeys", "All journeys")),
+    h("div.page-head", h("h1", `Journey ${journey.name}`), h("span", link(`/journeys/${q}/edit`, "Edit"), " · ", link("/journeys", "All journeys"))),
+    ctx.query.get("saved") ? notice(`Saved (version ${ctx.query.get("saved")}).`, "ok") : "",
     h("p.muted", [journey.definition.description, `Entry: ${entryText(journey.definition.entry)}.`, `Version ${journey.version}, saved ${when(journey.updated_at)}.`].filter(Boolean).join(" — ")),
     section("Steps and branches (people through each, and on each step now)", graph),
     section(`Results (conversion: ${results.conversion_event || "none"})`, h("div#journey-results", resultTables(results))),
@@ -178,7 +179,7 @@ export default async function render(root, ctx) {
   const counts = await Promise.all(journeys.map((j) => get(`/api/v1/journeys/${encodeURIComponent(j.name)}/counts`, null, { signal: ctx.signal })));
   const now = Object.fromEntries(counts.map((c) => [c.journey, Object.values(c.steps).reduce((a, s) => a + (s.now || 0), 0)]));
   root.append(
-    h("div.page-head", h("h1", "Journeys")),
+    h("div.page-head", h("h1", "Journeys"), link("/journeys/new", "New journey")),
     h(
       "div#journey-list",
       table(
@@ -192,7 +193,7 @@ export default async function render(root, ctx) {
           { label: "Updated", cell: (j) => when(j.updated_at) },
         ],
         journeys,
-        { empty: "No journeys yet: save one with PUT /api/v1/journeys/{name} or tailor journeys apply FILE." },
+        { empty: "No journeys yet: create one (New journey), PUT /api/v1/journeys/{name} or tailor journeys apply FILE." },
       ),
     ),
   );
