@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
 
+from tailor.channels.outbox import Outbox, OutboxMessage, Recipient
+from tailor.channels.store import transaction
+from tailor.channels.templates import TemplateDefinition
 from tailor.console.web import LONG_CACHE
 from tests.console.conftest import ConsoleSite
 
@@ -68,7 +72,32 @@ def test_overview_counts_what_the_store_holds(site: ConsoleSite) -> None:
     assert len(body["series"]["minutes"]) == 30
     assert sum(body["series"]["events"]) == body["events_total"]  # all arrived within the hour
     assert sum(body["series"]["quarantined"]) == db.execute("SELECT count(*) FROM quarantine")[0][0]
-    assert body["sends"] is None
+    # Sends are what the outbox handed over: two messages marked sent now, one still queued.
+    conn = site.runtime.messaging.connect()
+    template = TemplateDefinition(
+        name="overview_mail", channel="email", subject="Hi", html="<p>Hi</p>", text="Hi"
+    )
+    site.runtime.messaging.templates.save(conn, template)
+    messages = [
+        OutboxMessage(
+            f"overview:{i}", "email", Recipient(f"o{i}@example.org", profile_id=f"o{i}"), "overview_mail", {}
+        )
+        for i in range(3)
+    ]
+    with transaction(conn):
+        new = Outbox().enqueue_many(conn, messages)
+        conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ? WHERE idempotency_key IN ('overview:0', 'overview:1')",
+            (time.time(),),
+        )
+    assert new == 3
+    (sent,) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL").fetchone()
+    conn.close()
+    body = site.get("/api/v1/console/overview", minutes=30).json()
+    assert sent >= 2
+    assert body["sends"] == sent
+    assert sum(body["series"]["sends"]) == sent  # all sent within the window
+    assert body["series"]["sends"][-1] >= 2
     assert body["lag"]
     assert site.get("/api/v1/console/overview", minutes="0").status_code == 400
     assert httpx.get(site.url + "/api/v1/console/overview").status_code == 401

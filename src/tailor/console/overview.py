@@ -32,6 +32,8 @@ class Series(msgspec.Struct):
     quarantined: list[int]
     merges: list[int]
     splits: list[int]
+    sends: list[int]
+    """Messages handed to their channel (email, SMS, webhooks) per minute."""
 
 
 class Overview(msgspec.Struct):
@@ -49,8 +51,8 @@ class Overview(msgspec.Struct):
     processor_lag: int
     processor_error: str | None
     unloaded_events: int
-    sends: int | None
-    """Messages sent by journeys and channels: None until those parts exist."""
+    sends: int
+    """Messages handed to their channel (email, SMS, webhooks), ever."""
     series: Series
     lag: list[tuple[float, int]]
     """(unix time, events not yet processed) samples, oldest first."""
@@ -116,6 +118,8 @@ class OverviewService:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         start = now - timedelta(minutes=minutes - 1)
         series = self._series(start, minutes)
+        sends_total, sends = self._sends(start, minutes)
+        series.sends = sends
         with self._lock:
             samples = [(t, n) for t, n in self._lag if t >= time.time() - minutes * 60]
         return Overview(
@@ -131,7 +135,7 @@ class OverviewService:
             processor_lag=lag,
             processor_error=runtime.processor.last_error,
             unloaded_events=runtime.writer.unloaded_events,
-            sends=None,
+            sends=sends_total,
             series=series,
             lag=samples,
         )
@@ -166,7 +170,26 @@ class OverviewService:
             [quarantined.get(m, 0) for m in axis],
             [merges.get(m, 0) for m in axis],
             [splits.get(m, 0) for m in axis],
+            [0] * minutes,
         )
+
+    def _sends(self, start: datetime, minutes: int) -> tuple[int, list[int]]:
+        """Messages handed over ever, and per minute since `start` (from the outbox's sent times)."""
+        conn = self.runtime.messaging.connect()
+        try:
+            ((total,),) = conn.execute("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL").fetchall()
+            rows = conn.execute(
+                "SELECT CAST((sent_at - ?) / 60 AS INTEGER) AS i, count(*) FROM outbox"
+                " WHERE sent_at >= ? GROUP BY i",
+                (start.timestamp(), start.timestamp()),
+            ).fetchall()
+        finally:
+            conn.close()
+        per = [0] * minutes
+        for i, n in rows:
+            if 0 <= int(i) < minutes:
+                per[int(i)] = int(n)
+        return int(total), per
 
 
 def _by_minute(rows: list[tuple[Any, ...]]) -> dict[datetime, int]:

@@ -17,6 +17,7 @@ export default async function render(root, ctx) {
     quarantine: h("div.chart", { id: "chart-quarantine" }),
     identity: h("div.chart", { id: "chart-identity" }),
     lag: h("div.chart", { id: "chart-lag" }),
+    sends: h("div.chart", { id: "chart-sends" }),
   };
   const status = h("div.status");
   root.append(
@@ -29,6 +30,7 @@ export default async function render(root, ctx) {
       section("Quarantined per minute", charts.quarantine),
       section("Merges and splits per minute", charts.identity),
       section("Processor lag (events not yet processed)", charts.lag),
+      section("Messages sent per minute (email, SMS, webhooks)", charts.sends),
     ),
   );
   const lagSeen = new Map(); // samples kept across polls, in case the server restarts
@@ -51,7 +53,7 @@ export default async function render(root, ctx) {
       tile("Quarantine open", num(o.quarantine_open), { id: "quarantine", note: `${num(o.quarantined_total)} since start` }),
       tile("Processor lag", num(o.processor_lag), { id: "lag", note: o.processor_error ? `error: ${o.processor_error}` : "events" }),
       tile("Segments", num(o.segments), { id: "segments" }),
-      tile("Sends", o.sends === null ? "—" : num(o.sends), { id: "sends", note: o.sends === null ? "journeys and channels are not built yet" : "" }),
+      tile("Sends", num(o.sends), { id: "sends", note: `${num(o.series.sends.reduce((a, n) => a + n, 0))} in the last hour` }),
     );
     const axis = timeAxis(o.series.minutes);
     const grid = { left: 48, right: 16, top: 24, bottom: 28 };
@@ -66,6 +68,10 @@ export default async function render(root, ctx) {
     await chart(charts.identity, {
       grid, tooltip: { trigger: "axis" }, legend: { top: 0 }, xAxis: { type: "category", data: axis }, yAxis: { type: "value", minInterval: 1 },
       series: [lineSeries("merges", o.series.merges), lineSeries("splits", o.series.splits)],
+    });
+    await chart(charts.sends, {
+      grid, tooltip: { trigger: "axis" }, xAxis: { type: "category", data: axis }, yAxis: { type: "value", minInterval: 1 },
+      series: [{ name: "sent", type: "bar", data: o.series.sends, itemStyle: { color: "#2f7d5b" } }],
     });
     for (const [t, lag] of o.lag) lagSeen.set(t, lag);
     lagSeen.set(Date.now() / 1000, o.processor_lag);
