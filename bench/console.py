@@ -107,6 +107,27 @@ def _median_ms(call: Any, runs: int) -> float:
     return statistics.median(times)
 
 
+JOURNEY = "bench_winback"
+
+
+def add_journey(url: str, client: httpx.Client) -> None:
+    """A triggered journey for the journeys pages (nobody has entered it: no event triggers it here)."""
+    template = {"name": "bench_mail", "channel": "email", "subject": "Hi", "html": "<p>Hi</p>", "text": "Hi"}
+    client.post(url + "/api/v1/templates", json=template).raise_for_status()
+    journey = {
+        "name": JOURNEY,
+        "entry": {"event": "Cart Abandoned"},
+        "holdout_percent": 10,
+        "conversion": {"event": "Order Completed", "within": "7d"},
+        "steps": [
+            {"id": "wait", "wait": {"duration": "1h"}},
+            {"id": "ask", "split": {"variants": [{"name": "A", "weight": 1}, {"name": "B", "weight": 1}]}},
+            {"id": "mail", "send": {"channel": "email", "template": "bench_mail"}},
+        ],
+    }
+    client.put(url + f"/api/v1/journeys/{JOURNEY}", json=journey).raise_for_status()
+
+
 def measure_api(
     url: str, client: httpx.Client, runs: int, person: str, email: str
 ) -> list[tuple[str, str, float]]:
@@ -137,6 +158,9 @@ def measure_api(
             "GET /api/v1/segments/{name}/members",
             get("/api/v1/segments/big_spenders/members", limit=50),
         ),
+        ("journeys", "GET /api/v1/journeys", get("/api/v1/journeys")),
+        ("journey", "GET /api/v1/journeys/{name}/counts", get(f"/api/v1/journeys/{JOURNEY}/counts")),
+        ("journey", "GET /api/v1/journeys/{name}/results", get(f"/api/v1/journeys/{JOURNEY}/results")),
         ("privacy", "GET /api/v1/consents", get("/api/v1/consents", identifier=f"profile:{person}")),
         ("privacy", "GET /api/v1/privacy/erasures", get("/api/v1/privacy/erasures")),
     ]
@@ -191,7 +215,8 @@ def measure_render(url: str, person: str) -> list[tuple[str, float]]:
     from playwright.sync_api import sync_playwright
 
     pages = ["/signin", "/", "/sources", "/people?q=N12345", f"/profiles/{person}", "/segments",
-             "/segments/big_spenders", "/segments/new", "/analytics", "/privacy"]  # fmt: skip
+             "/segments/big_spenders", "/segments/new", "/journeys", f"/journeys/{JOURNEY}",
+             f"/journeys/{JOURNEY}/edit", "/journeys/new", "/analytics", "/privacy"]  # fmt: skip
     out = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -261,6 +286,7 @@ def main() -> None:
         signed = client.post(url + "/api/v1/sessions", json={"username": "bench", "password": PASSWORD})
         client.headers["X-CSRF-Token"] = signed.json()["csrf_token"]
         person, email = f"prof_{args.people // 2}", f"n{args.people // 2}@example.org"
+        add_journey(url, client)
         load = os.getloadavg()
         api = measure_api(url, client, args.runs, person, email)
         analytics = measure_analytics(url, client, args.runs)
