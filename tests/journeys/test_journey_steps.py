@@ -77,6 +77,14 @@ def test_an_order_in_the_same_batch_as_the_entry_is_not_missed(shop: Shop) -> No
     assert exits == {u0: ("exited", "exit event: Order Completed"), u1: ("waiting", None)}
 
 
+DRIP = [
+    {"id": "hello", "send": {"channel": "email", "template": "plain_email"}},
+    {"id": "pause", "wait": {"duration": "1h"}},
+    {"id": "nudge", "send": {"channel": "email", "template": "plain_email"}},
+]
+"""A hello, an hour's pause and a nudge."""
+
+
 def test_exit_on_conversion_and_re_entry_policies(shop: Shop) -> None:
     shop.people(3)
     for name, policy in (("drip_never", "never"), ("drip_always", "always"), ("drip_hour", "1h")):
@@ -86,11 +94,7 @@ def test_exit_on_conversion_and_re_entry_policies(shop: Shop) -> None:
                 "entry": {"event": "Signed Up"},
                 "re_entry": policy,
                 "exit_on": [{"event": "Order Completed"}],
-                "steps": [
-                    {"id": "hello", "send": {"channel": "email", "template": "plain_email"}},
-                    {"id": "pause", "wait": {"duration": "1h"}},
-                    {"id": "nudge", "send": {"channel": "email", "template": "plain_email"}},
-                ],
+                "steps": DRIP,
             }
         )
     shop.track("u0", "Signed Up")
@@ -120,6 +124,43 @@ def test_exit_on_conversion_and_re_entry_policies(shop: Shop) -> None:
     shop.delivered(3 + 3 + 1)
     assert len(shop.mail_to("u0@example.org")) == 3  # the hellos, and never a nudge
     assert len(shop.mail_to("u1@example.org")) == 4  # three hellos, and the always journey's second
+
+
+def test_leaving_an_exit_segment_ends_the_journey_and_an_unknown_one_is_refused(shop: Shop) -> None:
+    shop.people(2, newsletter=True)
+    shop.put_segment({"name": "subscribers", "condition": {"trait": "newsletter", "op": "=", "value": True}})
+    r = shop.client.put(
+        "/api/v1/journeys/bad",
+        json={
+            "name": "bad",
+            "entry": {"event": "Signed Up"},
+            "exit_on": [{"segment_exit": "no_such_segment"}, {"segment_exit": ""}],
+            "steps": [{"id": "hello", "send": {"channel": "email", "template": "plain_email"}}],
+        },
+        headers=shop.admin,
+    )
+    assert r.status_code == 422, r.text
+    paths = {p["path"]: p["message"] for p in r.json()["problems"]}
+    assert "unknown segment 'no_such_segment'" in paths["exit_on"]
+    assert "exit_on[1].segment_exit" in paths
+    shop.put_journey(
+        {
+            "name": "newsletter_drip",
+            "entry": {"event": "Signed Up"},
+            "exit_on": [{"segment_exit": "subscribers"}],
+            "steps": DRIP,
+        }
+    )
+    shop.track("u0", "Signed Up")
+    shop.track("u1", "Signed Up")
+    shop.settle()
+    # u0 unsubscribes from the newsletter during the pause: out of the segment, off the journey.
+    r = shop.client.post("/v1/identify", json={"userId": "u0", "traits": {"newsletter": False}})
+    assert r.status_code == 200, r.text
+    shop.settle()
+    u0, u1 = shop.profile_id("u0"), shop.profile_id("u1")
+    states = sorted((i["profile_id"], i["state"], i["reason"]) for i in shop.instances("newsletter_drip"))
+    assert states == sorted([(u0, "exited", "left segment subscribers"), (u1, "waiting", None)])
 
 
 def _variant(journey: str, step: str, profile_id: str) -> str:

@@ -171,6 +171,8 @@ class JourneyDefinition:
     """never, always or after (see `re_entry_after`)."""
     re_entry_after: timedelta | None = None
     exit_on: tuple[EventMatch, ...] = ()
+    exit_segments: tuple[str, ...] = ()
+    """Segments whose leavers leave the journey too (`exit_on: [{segment_exit: NAME}]`)."""
     holdout_percent: float = 0.0
     conversion: Conversion | None = None
     offers: dict[str, Offer] = field(default_factory=dict)
@@ -554,7 +556,18 @@ def read_journey(body: Mapping[str, Any]) -> tuple[JourneyDefinition, list[Probl
                 r.problem(f"step id {s.id!r} is used twice", f"steps[{i}].id")
             seen.add(s.id)
     re_entry, after = _re_entry(r, body.get("re_entry"))
-    exits = r.each(body, "exit_on", lambda v: _exit(r, v))
+    exit_segments: list[str] = []
+
+    def exit_item(value: Any) -> EventMatch | None:
+        if isinstance(value, dict) and "segment_exit" in value:
+            r.unknown_keys(value, {"segment_exit"})
+            segment = r.text(value, "segment_exit", required=True)
+            if segment:
+                exit_segments.append(segment)
+            return None
+        return _exit(r, value)
+
+    exits = r.each(body, "exit_on", exit_item)
     holdout = body.get("holdout_percent", 0)
     if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 <= holdout < 100:
         r.problem("must be a number from 0 to below 100", "holdout_percent")
@@ -594,6 +607,7 @@ def read_journey(body: Mapping[str, Any]) -> tuple[JourneyDefinition, list[Probl
         re_entry=re_entry,
         re_entry_after=after,
         exit_on=tuple(e for e in exits if e is not None),
+        exit_segments=tuple(dict.fromkeys(exit_segments)),
         holdout_percent=float(holdout),
         conversion=conversion,
         offers=offers,

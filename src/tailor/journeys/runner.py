@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -235,8 +236,31 @@ class JourneyRunner:
                     and float(at) >= starts
                 ]
                 enter(self.conn, journey, candidates, self.control, now)
+            for journey in journeys.values():
+                if journey.exit_segments:
+                    self._segment_exits(journey, rows, now)
             advance_offset(self.conn, SEGMENTS_CONSUMER, int(rows[-1][0]))
         return len(rows)
+
+    def _segment_exits(self, journey: JourneyDefinition, rows: list[tuple[Any, ...]], now: float) -> int:
+        """Ends the instances of people who left one of the journey's exit segments after entering it."""
+        left: dict[str, tuple[str, float]] = {}
+        for _cid, segment, pid, change, at, _backfill in rows:
+            if segment in journey.exit_segments and str(change) == "exited":
+                left.setdefault(str(pid), (str(segment), float(at)))
+        if not left:
+            return 0
+        done = [
+            (now, f"left segment {left[inst.profile_id][0]}", inst.id)
+            for inst in self._active(journey.name, list(left))
+            if left[inst.profile_id][1] >= inst.entered_at - 1.0
+        ]
+        self.conn.executemany(
+            "UPDATE journey_instances SET state = 'exited', finished_at = ?, reason = ?, due_at = NULL,"
+            " waiting_event = NULL WHERE id = ?",
+            done,
+        )
+        return len(done)
 
     def _schedules(self, journeys: dict[str, JourneyDefinition], now: float) -> int:
         entered = 0

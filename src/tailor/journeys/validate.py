@@ -140,6 +140,7 @@ def journey_problems(journey: JourneyDefinition, catalogue: Catalogue) -> list[P
     segments = []
     if journey.entry.segment is not None:
         segments.append((f"entry.{journey.entry.kind}.segment", journey.entry.segment))
+    segments += [("exit_on", name) for name in journey.exit_segments]
     for i, s in enumerate(journey.steps):
         if s.condition is not None and s.condition.kind == "segment":
             segments.append((f"steps[{i}].condition.if.segment", s.condition.name))
