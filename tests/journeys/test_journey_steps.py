@@ -163,6 +163,49 @@ def test_leaving_an_exit_segment_ends_the_journey_and_an_unknown_one_is_refused(
     assert states == sorted([(u0, "exited", "left segment subscribers"), (u1, "waiting", None)])
 
 
+def test_a_merge_moves_instances_to_the_surviving_profile(shop: Shop) -> None:
+    shop.people(2)
+    shop.put_journey(
+        {
+            "name": "basket",
+            "entry": {"event": "Product Added"},
+            "exit_on": [{"event": "Order Completed"}],
+            "steps": [
+                {"id": "pause", "wait": {"duration": "1h"}},
+                {"id": "remind", "send": {"channel": "email", "template": "plain_email"}},
+            ],
+        }
+    )
+
+    def anonymous(anon: str, event: str) -> None:
+        r = shop.client.post("/v1/track", json={"anonymousId": anon, "event": event, "properties": {}})
+        assert r.status_code == 200, r.text
+
+    anonymous("tablet-0", "Product Added")  # u0 on a device not yet linked to them
+    anonymous("tablet-1", "Product Added")  # u1 likewise, and on the journey as themself too
+    shop.track("u1", "Product Added")
+    shop.settle()
+    assert len([i for i in shop.instances("basket") if i["state"] == "waiting"]) == 3
+    for n in (0, 1):  # they sign in on the tablet: the anonymous profile merges into theirs
+        r = shop.client.post("/v1/identify", json={"userId": f"u{n}", "anonymousId": f"tablet-{n}"})
+        assert r.status_code == 200, r.text
+    shop.settle()
+    u0, u1 = shop.profile_id("u0"), shop.profile_id("u1")
+    got = sorted((i["profile_id"], i["state"], i["reason"]) for i in shop.instances("basket"))
+    assert got == sorted(
+        [
+            (u0, "waiting", None),
+            (u1, "waiting", None),  # the tablet's instance entered first and goes on
+            (u1, "exited", "profiles merged: already on this journey"),
+        ]
+    )
+    shop.track("u0", "Order Completed", total=20)  # the order ends the instance that began anonymously
+    shop.settle()
+    states = {(i["profile_id"], i["state"]) for i in shop.instances("basket")}
+    assert (u0, "exited") in states
+    assert (u0, "waiting") not in states
+
+
 def _variant(journey: str, step: str, profile_id: str) -> str:
     point = xxhash.xxh64_intdigest(f"split:{journey}:{step}:{profile_id}".encode()) % 10_000 * 2 // 10_000
     return "A" if point == 0 else "B"

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_CONSUMER = "journeys:events"
 SEGMENTS_CONSUMER = "journeys:segments"
+MERGES_CONSUMER = "journeys:merges"
 
 
 @dataclass
@@ -108,11 +109,55 @@ class JourneyRunner:
         with self.lock:
             journeys = self.reload()
             now = self.clock()
-            work = self._events(journeys, now)
+            # Merges first: the events read next are attributed to the surviving profile.
+            work = self._merges(now)
+            work += self._events(journeys, now)
             work += self._segment_changes(journeys, now)
             work += self._schedules(journeys, now)
             work += self._due(journeys)
             return work
+
+    def _merges(self, now: float) -> int:
+        """Moves the instances of profiles that identity resolution merged onto the surviving profile.
+
+        Events, exits and conversions are read for the survivor, so an instance left on an absorbed
+        id would never see them (a cart-abandonment reminder after the order). When both profiles
+        were on the same journey, the instance that entered first goes on and the other ends.
+        """
+        lo = consumer_offset(self.conn, MERGES_CONSUMER)
+        hi = self.applied_head()
+        if hi <= lo:
+            return 0
+        rows = self.db.execute(
+            "SELECT other_id, profile_id FROM profile_changes"
+            " WHERE change = 'merged' AND seq > ? AND seq <= ? ORDER BY seq",
+            [lo, hi],
+        )
+        moved = 0
+        with transaction(self.conn):
+            if rows and self.conn.execute("SELECT 1 FROM journey_instances LIMIT 1").fetchone():
+                for old, survivor in rows:
+                    moved += self._rekey(str(old), str(survivor), now)
+            advance_offset(self.conn, MERGES_CONSUMER, hi)
+        return moved
+
+    def _rekey(self, old: str, survivor: str, now: float) -> int:
+        moved = self.conn.execute(
+            "UPDATE journey_instances SET profile_id = ? WHERE profile_id = ?", (survivor, old)
+        ).rowcount
+        if moved:
+            # One person, one active instance per journey: the later entries end.
+            self.conn.execute(
+                """UPDATE journey_instances SET state = 'exited', finished_at = ?, due_at = NULL,
+                waiting_event = NULL, reason = 'profiles merged: already on this journey'
+                WHERE profile_id = ? AND state IN ('ready', 'waiting') AND id NOT IN (
+                    SELECT id FROM (
+                        SELECT id, row_number() OVER (PARTITION BY journey ORDER BY entered_at, id) AS n
+                        FROM journey_instances WHERE profile_id = ? AND state IN ('ready', 'waiting')
+                    ) WHERE n = 1)""",
+                (now, survivor, survivor),
+            )
+        return int(moved)
 
     def _events(self, journeys: dict[str, JourneyDefinition], now: float) -> int:
         lo = consumer_offset(self.conn, EVENTS_CONSUMER)
