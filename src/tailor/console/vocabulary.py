@@ -75,8 +75,8 @@ class VocabularyService:
         return Vocabulary(
             events=events,
             traits=self._golden_traits(),
-            computed=[d.name for d in rt.definitions.definitions(TRAIT)],
-            segments=[d.name for d in rt.definitions.definitions(SEGMENT)],
+            computed=rt.definitions.names(TRAIT),
+            segments=rt.definitions.names(SEGMENT),
             purposes=list(rt.config.privacy.all_purposes()),
             channels=list(TOUCH_CHANNELS),
             operators=list(OPERATORS),
