@@ -117,9 +117,8 @@ class OverviewService:
         ((segments,),) = db.execute("SELECT count(*) FROM definitions WHERE kind = 'segment'")
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         start = now - timedelta(minutes=minutes - 1)
-        series = self._series(start, minutes)
         sends_total, sends = self._sends(start, minutes)
-        series.sends = sends
+        series = self._series(start, minutes, sends)
         with self._lock:
             samples = [(t, n) for t, n in self._lag if t >= time.time() - minutes * 60]
         return Overview(
@@ -140,7 +139,7 @@ class OverviewService:
             lag=samples,
         )
 
-    def _series(self, start: datetime, minutes: int) -> Series:
+    def _series(self, start: datetime, minutes: int, sends: list[int]) -> Series:
         db = self.runtime.db
         # A literal bound (not a parameter), so that DuckDB prunes row groups by their zone maps.
         since = f"TIMESTAMPTZ '{start.isoformat()}'"
@@ -170,7 +169,7 @@ class OverviewService:
             [quarantined.get(m, 0) for m in axis],
             [merges.get(m, 0) for m in axis],
             [splits.get(m, 0) for m in axis],
-            [0] * minutes,
+            sends,
         )
 
     def _sends(self, start: datetime, minutes: int) -> tuple[int, list[int]]:

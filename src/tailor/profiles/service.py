@@ -86,11 +86,10 @@ class DefinitionService:
                     self.db.execute("SELECT segment, count(*) FROM segment_members GROUP BY segment")
                 )
             else:
-                counts = {
-                    only: self.db.execute("SELECT count(*) FROM segment_members WHERE segment = ?", [only])[
-                        0
-                    ][0]
-                }
+                ((members,),) = self.db.execute(
+                    "SELECT count(*) FROM segment_members WHERE segment = ?", [only]
+                )
+                counts = {only: members}
         where, params = ("kind = ? AND name = ?", [kind, only]) if only is not None else ("kind = ?", [kind])
         rows = self.db.execute(
             f"SELECT kind, name, version, updated_at, body FROM definitions WHERE {where}", params
