@@ -203,14 +203,19 @@ def test_a_webhook_is_marked_handed_over_before_the_receiver_has_its_body(
 ) -> None:
     m, _ = messaging_factory(fast_config(webhook=webhook_config()))
     m.templates.save(m.conn, HOOK)
-    reader = m.connect()
     seen: dict[str, float | None] = {}
 
     def check(n: int, r: HttpRequest) -> tuple[int, bytes]:
-        row = reader.execute(
-            "SELECT handed_over_at FROM outbox WHERE message_id = ?", (r.headers["webhook-id"],)
-        )
-        seen[r.headers["webhook-id"]] = row.fetchone()[0]
+        # A connection per request: the receiver answers requests on several threads, and a
+        # shared connection's open read would show them all the snapshot of whichever came first.
+        reader = m.connect()
+        try:
+            row = reader.execute(
+                "SELECT handed_over_at FROM outbox WHERE message_id = ?", (r.headers["webhook-id"],)
+            ).fetchone()
+        finally:
+            reader.close()
+        seen[r.headers["webhook-id"]] = row[0]
         return 200, b"{}"
 
     receiver.respond = check
