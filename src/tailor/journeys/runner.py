@@ -211,11 +211,7 @@ class JourneyRunner:
                 )
                 if after:
                     rows.append((now, f"exit event: {e.name}", inst.id))
-            self.conn.executemany(
-                "UPDATE journey_instances SET state = 'exited', finished_at = ?, reason = ?, due_at = NULL,"
-                " waiting_event = NULL WHERE id = ?",
-                rows,
-            )
+            self._end(rows)
             exited += len(rows)
         return exited
 
@@ -300,12 +296,16 @@ class JourneyRunner:
             for inst in self._active(journey.name, list(left))
             if left[inst.profile_id][1] >= inst.entered_at - 1.0
         ]
+        self._end(done)
+        return len(done)
+
+    def _end(self, rows: list[tuple[float, str, str]]) -> None:
+        """Ends instances, each (finished at, reason, instance id), in the caller's transaction."""
         self.conn.executemany(
             "UPDATE journey_instances SET state = 'exited', finished_at = ?, reason = ?, due_at = NULL,"
             " waiting_event = NULL WHERE id = ?",
-            done,
+            rows,
         )
-        return len(done)
 
     def _schedules(self, journeys: dict[str, JourneyDefinition], now: float) -> int:
         entered = 0

@@ -35,6 +35,7 @@ whole log (see bench/privacy.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -185,9 +186,7 @@ def compact(db: Database, loader: EventLoader | None) -> Compaction:
     if loader is not None:
         loader.flush()
         loader.staging.seal()
-        with loader.exclusive():
-            tables, free = _rewrite_and_overwrite(db)
-    else:
+    with loader.exclusive() if loader is not None else contextlib.nullcontext():
         tables, free = _rewrite_and_overwrite(db)
     deleted = loader.staging.release(loader.loaded_head) if loader is not None else 0
     size = db.path.stat().st_size if db.path is not None else 0

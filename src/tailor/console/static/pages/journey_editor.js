@@ -33,15 +33,10 @@ const pretty = (value) => JSON.stringify(value, null, 2);
 function entryState(entry) {
   const kind = ENTRY_KINDS.map(([k]) => k).find((k) => entry && k in entry) || "event";
   const body = entry ? entry[kind] : null;
-  let target = "";
-  let every = "";
-  if (kind === "event") target = typeof body === "string" ? body : (body && body.name) || "";
-  if (kind === "segment") target = typeof body === "string" ? body : (body && body.name) || "";
-  if (kind === "schedule") {
-    target = (body && body.segment) || "";
-    every = (body && body.every) || "";
-  }
-  return { kind, target, every, original: entry || null };
+  // An event or a segment is named by a string or an object's name; a broadcast by its segment.
+  const target = kind === "schedule" ? body && body.segment : typeof body === "string" ? body : body && body.name;
+  const every = kind === "schedule" ? body && body.every : "";
+  return { kind, target: target || "", every: every || "", original: entry || null };
 }
 
 function stepState(step) {
@@ -176,20 +171,18 @@ export default async function render(root, ctx) {
     const entryPath = state.entry.kind === "schedule" ? "entry.schedule.segment" : `entry.${state.entry.kind}`;
     const target = state.entry.target.trim();
     if (!target) found.push({ path: entryPath, message: state.entry.kind === "event" ? "Name the event." : "Name the segment." });
-    let entry;
+    // What the form does not show of the saved entry (filters, `on`, `at`) is kept.
+    const kind = state.entry.kind;
     const original = state.entry.original;
-    if (state.entry.kind === "event") {
-      const kept = original && typeof original.event === "object" ? original.event : null;
-      entry = { event: kept ? { ...kept, name: target } : target };
-    } else if (state.entry.kind === "segment") {
-      const kept = original && typeof original.segment === "object" ? original.segment : null;
-      entry = { segment: kept ? { ...kept, name: target } : target };
-    } else {
-      const kept = original && original.schedule ? original.schedule : {};
+    const kept = original && typeof original[kind] === "object" ? original[kind] : null;
+    let entry;
+    if (kind === "schedule") {
       const schedule = { ...kept, segment: target };
       if (state.entry.every.trim()) schedule.every = state.entry.every.trim();
       else delete schedule.every;
       entry = { schedule };
+    } else {
+      entry = { [kind]: kept ? { ...kept, name: target } : target };
     }
     const seen = new Set();
     const steps = state.steps.map((step, i) => {
