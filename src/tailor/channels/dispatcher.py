@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,8 @@ class Dispatcher:
         self._stopping = False
         self._relay_stop = False
         self._inflight: dict[str, int] = dict.fromkeys(self.channels, 0)
+        self._people: Counter[str] = Counter()
+        """Profiles with a message in flight: their next one waits, so a person's messages arrive in order."""
         self._claimed: set[str] = set()
         self._outcomes: list[Outcome] = []
         self._checkpointed = 0.0
@@ -215,7 +218,8 @@ class Dispatcher:
             return []
         now = self.clock()
         with transaction(self._conn) as conn:
-            batch = [m for n, r in room.items() for m in lifecycle.due(conn, now, min(r, self.batch_size), n)]
+            due = [m for n, r in room.items() for m in lifecycle.due(conn, now, min(r, self.batch_size), n)]
+            batch = self._one_per_person(due)
             if not batch:
                 return []
             verdicts = decide(self.checks, conn, batch, now)
@@ -223,7 +227,26 @@ class Dispatcher:
         for m in claimed:
             self._inflight[m.channel] += 1
             self._claimed.add(m.message_id)
+            if m.recipient.profile_id is not None:
+                self._people[m.recipient.profile_id] += 1
         return claimed
+
+    def _one_per_person(self, due: list[StoredMessage]) -> list[StoredMessage]:
+        """The due messages of people with none in flight, the oldest one each; the rest wait their turn.
+
+        Two messages to one person (a journey's two sends in a row, an email and an SMS) would
+        otherwise go out on two connections at once and may arrive in either order. Messages without
+        a profile (an API call to a webhook URL) are not held back.
+        """
+        out, seen = [], set()
+        for m in due:
+            person = m.recipient.profile_id
+            if person is not None:
+                if person in seen or self._people[person]:
+                    continue
+                seen.add(person)
+            out.append(m)
+        return out
 
     def _flush(self) -> None:
         if self._outcomes and self._conn is not None:
@@ -254,6 +277,11 @@ class Dispatcher:
                 self._flush()
         finally:
             self._inflight[m.channel] -= 1
+            person = m.recipient.profile_id
+            if person is not None:
+                self._people[person] -= 1
+                if not self._people[person]:
+                    del self._people[person]
             if self._wake is not None:
                 self._wake.set()
 

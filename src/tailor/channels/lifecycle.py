@@ -89,10 +89,12 @@ def recover(conn: sqlite3.Connection, now: float) -> tuple[int, int]:
 
 
 def due(conn: sqlite3.Connection, now: float, limit: int, channel: str) -> list[StoredMessage]:
-    """A channel's queued messages whose time has come, oldest first (read in the claiming transaction)."""
+    """A channel's queued messages whose time has come, oldest first, in the order they were enqueued
+    (read in the claiming transaction)."""
     rows = conn.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM outbox"
-        " WHERE status = 'queued' AND channel = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+        " WHERE status = 'queued' AND channel = ? AND next_attempt_at <= ?"
+        " ORDER BY next_attempt_at, id LIMIT ?",
         (channel, now, limit),
     ).fetchall()
     return [message_from_row(r) for r in rows]
