@@ -301,6 +301,33 @@ def test_live_state_equals_a_rebuild(tight: Graph, messages: list[Message], batc
     assert graph.state() == live
 
 
+def _indexes(graph: Graph) -> list[tuple[str, str]]:
+    return graph.rt.db.execute(
+        "SELECT table_name, index_name FROM duckdb_indexes() WHERE table_name LIKE 'identity_%' ORDER BY ALL"
+    )
+
+
+def test_a_rebuild_builds_its_indexes_after_its_commit_and_a_rebuild_again_keeps_the_profiles(
+    graph: Graph,
+) -> None:
+    # The first batch is a rebuild (from the start of the log): its tables' indexes are dropped
+    # before it and built after its commit; a rebuild of a filled graph drops and creates the tables.
+    graph.send(identify("u1", "a1", email="Ann@Example.org"), page("a2", "u1"))
+    expected = [
+        ("identity_edges", "identity_edges_a"),
+        ("identity_nodes", "identity_nodes_k"),
+        ("identity_nodes", "identity_nodes_profile"),
+    ]
+    assert _indexes(graph) == expected
+    before = graph.state()
+    graph.proc.rebuild()
+    assert _indexes(graph) == expected
+    assert graph.state() == before
+    assert graph.same(("user_id", "u1"), ("anonymous_id", "a2"))
+    graph.send(page("a3", "u1"))  # a live batch after the rebuild, through the indexes
+    assert graph.same(("anonymous_id", "a3"), ("email", "ann@example.org"))
+
+
 # -- the synthetic customer base -------------------------------------------------------------------
 
 

@@ -106,7 +106,9 @@ def _check_phones(raws: list[str]) -> int:
         done += 1
         assert isinstance(fast, dict)
         python = _N.normalise("phone", raw)
-        if patterns_ok(_N, ["phone"], [fast["value"]]) == [True]:
+        if fast["value"] is None:  # refused in SQL: exactly as Python refuses it
+            assert (None, fast["reason"]) == (python.value, python.reason), raw
+        elif patterns_ok(_N, ["phone"], [fast["value"]]) == [True]:
             assert (fast["value"], None) == (python.value, python.reason), raw
             assert fast["type"] == _N.retype("phone", fast["value"]), raw
         else:
@@ -164,6 +166,10 @@ def test_common_forms_are_normalised_in_sql() -> None:
     phones = ["07911 123456", "+44 7911 123456", "+44 (0)7911 123456", "0044 7911 123456", "0161 496 0000",
               "(0161) 496-0000", "07911-123-456"]  # fmt: skip
     assert _check_phones(phones) == len(phones)
-    assert _fast(_PHONE, ["0161 496 0000"]) == [{"value": "+441614960000", "type": "landline"}]
+    landline = {"value": "+441614960000", "type": "landline", "reason": None}
+    assert _fast(_PHONE, ["0161 496 0000"]) == [landline]
+    # A number in no allocated range is refused in SQL with phonenumbers' verdict.
+    assert _check_phones(["07911 300006", "+44 7911 300006"]) == 2
+    assert _fast(_PHONE, ["07911 300006"])[0]["reason"].startswith("invalid: not a number in an allocated")
     # Other countries, extensions and letters are left to phonenumbers.
     assert _fast(_PHONE, ["+33 1 23 45 67 89", "07911 123456 ext. 12", "0800 FLOWERS"]) == [None, None, None]

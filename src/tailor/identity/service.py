@@ -16,7 +16,7 @@ import msgspec
 from tailor.identity.exceptions import IdentityError
 from tailor.identity.graph import NODE_KEY, IdentityGraph
 from tailor.process.processor import Processor
-from tailor.process.stage import SqlStep
+from tailor.process.stage import PyStep, SqlStep
 from tailor.store.database import Database
 
 # Where an event happened, as one word: the system a record came from, the messaging channel of a
@@ -419,7 +419,7 @@ class IdentityService:
         oid = f"ovr_{uuid.uuid4().hex[:16]}"
         created = datetime.now(UTC)
 
-        def steps(hi: int) -> list[SqlStep]:
+        def steps(hi: int) -> list[SqlStep | PyStep]:
             # The override goes in with the recomputation, in one transaction.
             return [_insert_override(oid, action, a, b, note, created), *self._graph.override_steps(oid, hi)]
 

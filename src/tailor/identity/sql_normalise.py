@@ -13,7 +13,8 @@ normalisation time. The common forms are normalised here in SQL instead:
 
 Each expression gives the normalised value, or NULL wherever it is not certain to agree with
 Python (any other form, any invalid or blocked value, a number of another country): those values,
-and so every reason a value is refused, still come from `IdentifierNormaliser`. Blocked patterns
+and so nearly every reason a value is refused, still come from `IdentifierNormaliser`. The one
+refusal given here is a phone number in its common form that lies in no allocated range. Blocked patterns
 are checked in Python on the values found here (`patterns_ok`), so their regex dialect is Python's.
 Tests check the SQL against Python on generated values (tests/identity/test_sql_normalise.py).
 """
@@ -57,8 +58,8 @@ def _in(values: Iterable[str]) -> str:
 
 
 def email_select(normaliser: IdentifierNormaliser, type_name: str, source: str) -> str:
-    """SQL selecting each row of `source` (h, id_type, raw) with `f`: {value, type} of its normalised
-    email address of type `type_name`, or NULL (see the module text)."""
+    """SQL selecting each row of `source` (h, id_type, raw) with `f`: {value, type, reason} of its
+    normalised email address of type `type_name` (reason NULL), or NULL (see the module text)."""
     rules = normaliser.rules
     blocked = _in(normaliser.blocked_values(type_name))
     aliases = " ".join(
@@ -84,7 +85,8 @@ def email_select(normaliser: IdentifierNormaliser, type_name: str, source: str) 
         f"value NOT IN {blocked}",
     ]
     return f"""SELECT h, id_type, raw,
-        CASE WHEN {" AND ".join(checks)} THEN {{'value': value, 'type': {_lit(type_name)}}} END AS f
+        CASE WHEN {" AND ".join(checks)}
+             THEN {{'value': value, 'type': {_lit(type_name)}, 'reason': NULL::VARCHAR}} END AS f
     FROM (SELECT *, local2 || '@' || domain AS value
     FROM (SELECT *, CASE WHEN domain IN {dotless} THEN replace(local1, '.', '') ELSE local1 END AS local2
     FROM (SELECT *, CASE WHEN {plus} THEN split_part(local0, '+', 1) ELSE local0 END AS local1
@@ -141,8 +143,12 @@ def _simple_region(region: str) -> _Region | None:
 
 
 def phone_select(normaliser: IdentifierNormaliser, source: str) -> str | None:
-    """SQL selecting each row of `source` (h, id_type, raw) with `f`: {value, type} of its phone
-    number of the default region, or NULL (see the module text); None when no form can be parsed."""
+    """SQL selecting each row of `source` (h, id_type, raw) with `f`: {value, type, reason} of its phone
+    number of the default region, or NULL (see the module text); None when no form can be parsed.
+
+    A number that parses here but lies in no allocated range of its country code is refused with
+    `phonenumbers`' verdict (`tailor.identity.phones`): half of a log's mistyped numbers are such.
+    """
     rules = normaliser.rules
     region = _simple_region(rules.default_region)
     if region is None or rules.phone_validity != "valid":
@@ -186,9 +192,14 @@ def phone_select(normaliser: IdentifierNormaliser, source: str) -> str | None:
         f"length(national) NOT IN ({local_only})",
         "NOT starts_with(national, '0')",
     ]
+    where = phonenumbers.region_code_for_country_code(int(cc))
+    unallocated = _lit(f"invalid: not a number in an allocated range of {where} (+{cc})")
     return f"""SELECT h, id_type, raw,
         CASE WHEN kind IS NOT NULL AND '+{cc}' || national NOT IN {blocked}
-             THEN {{'value': '+{cc}' || national, 'type': kind}} END AS f
+             THEN {{'value': '+{cc}' || national, 'type': kind, 'reason': NULL::VARCHAR}}
+             WHEN ok AND kind IS NULL
+             THEN {{'value': NULL::VARCHAR, 'type': NULL::VARCHAR, 'reason': {unallocated}}}
+        END AS f
     FROM (SELECT *, CASE WHEN ok THEN CASE {" ".join(choice)} END END AS kind
     FROM (SELECT *, {by_region}
     FROM (SELECT *, coalesce({" AND ".join(parsable)}, FALSE) AS ok

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import duckdb
 
-from tailor.process.stage import BATCH_VIEW, Batch, SqlStep, Stage, run_steps
+from tailor.process.stage import BATCH_VIEW, Batch, PyStep, SqlStep, Stage, run_steps
 from tailor.store.database import Database, run
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class Processor:
         with self._run_lock:
             yield self._cur
 
-    def run_exclusive(self, stage_name: str, make_steps: Callable[[int], list[SqlStep]]) -> int:
+    def run_exclusive(self, stage_name: str, make_steps: Callable[[int], Sequence[SqlStep | PyStep]]) -> int:
         """Runs steps that change a stage's state outside a micro-batch (a user's split), in one transaction.
 
         `make_steps` gets the stage's offset, the seq up to which its state is applied; no
@@ -153,6 +153,12 @@ class Processor:
     def _apply(self, stage: Stage, batch: Batch) -> None:
         cur: duckdb.DuckDBPyConnection = self._cur
         started = time.perf_counter()
+        # A stage may prepare outside the transaction what need not be atomic with it: dropping the
+        # indexes of tables a rebuild fills, which DuckDB builds far faster than it maintains them
+        # (an index dropped inside the transaction is still maintained until it commits).
+        prepare = getattr(stage, "prepare", None)
+        if prepare is not None:
+            prepare(batch)
         cur.execute("BEGIN")
         try:
             run(
@@ -171,17 +177,23 @@ class Processor:
                 'INSERT OR REPLACE INTO stage_offsets (stage, "offset", updated_at) VALUES (?, ?, now())',
                 [stage.name, batch.hi],
             )
+            committing = time.perf_counter()
             cur.execute("COMMIT")
         except Exception:
             cur.execute("ROLLBACK")
             raise
+        done = time.perf_counter()
         log.debug(
-            "%s applied (%d, %d] in %.1f ms",
+            "%s applied (%d, %d] in %.1f ms (commit %.1f ms)",
             stage.name,
             batch.lo,
             batch.hi,
-            1000 * (time.perf_counter() - started),
+            1000 * (done - started),
+            1000 * (done - committing),
         )
+        committed = getattr(stage, "committed", None)
+        if committed is not None:
+            committed(batch)
 
     # -- background thread -------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +35,14 @@ class SqlStep:
     """One SQL statement of a stage, named by what it produces."""
 
     sql: str
+    output: str
+
+
+@dataclass(frozen=True)
+class PyStep:
+    """One step of a stage computed in Python (over arrays), named by the table it produces."""
+
+    run: Callable[[duckdb.DuckDBPyConnection], None]
     output: str
 
 
@@ -69,9 +78,12 @@ class Refreshing(Protocol):
         ...
 
 
-def run_steps(cur: duckdb.DuckDBPyConnection, stage: str, steps: list[SqlStep]) -> None:
+def run_steps(cur: duckdb.DuckDBPyConnection, stage: str, steps: Sequence[SqlStep | PyStep]) -> None:
     """Runs a stage's steps in order, logging each with its duration."""
     for step in steps:
         started = time.perf_counter()
-        run(cur, step.sql)
+        if isinstance(step, PyStep):
+            step.run(cur)
+        else:
+            run(cur, step.sql)
         log.debug("%s: %s in %.1f ms", stage, step.output, (time.perf_counter() - started) * 1000)
