@@ -144,6 +144,9 @@ def test_a_new_segment_is_back_filled_and_a_rebuild_records_no_change(store: Sto
     store.define_many([{"name": "buyers", "condition": {"event": "Order Completed"}}])
     assert store.members("buyers") == {"ana"}
     assert store.changes("buyers") == [("ana", "entered", True)]
+    # The first evaluation filled the memberships with their index dropped, and built it after.
+    indexes = "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'segment_members'"
+    assert store.rt.db.execute(indexes) == [("segment_members_profile",)]
     store.rt.processor.rebuild()
     assert store.members("buyers") == {"ana"}
     assert store.changes("buyers") == [("ana", "entered", True)]
