@@ -207,10 +207,13 @@ def _most_frequent(where: str, keep: str, policy: str) -> str:
                GROUP BY profile_id, trait"""
 
 
-def golden_steps(scope: str | None, default: str, policies: Mapping[str, TraitPolicy]) -> list[SqlStep]:
+def golden_steps(
+    scope: str | None, default: str, policies: Mapping[str, TraitPolicy], pending: bool = False
+) -> list[SqlStep]:
     """Steps that choose the surviving value of every trait of the people in `scope` (all when None).
 
-    `scope` is SQL of a relation with a `profile_id` column.
+    `scope` is SQL of a relation with a `profile_id` column. With `pending`, the batch's
+    observations are still in `_pf_obs` only (see `Plan.steps`).
     """
     # `_pf_keys` (the scope's identifiers with their profile) is made by the evaluation first; a
     # few people's observations are found by key, then fetched by row id (see `Plan.steps`).
@@ -222,6 +225,10 @@ def golden_steps(scope: str | None, default: str, policies: Mapping[str, TraitPo
                 SELECT o.rowid FROM trait_observations o JOIN _pf_keys n ON n.k = o.k)) o
             JOIN (SELECT o.rowid AS r, n.profile_id FROM trait_observations o JOIN _pf_keys n ON n.k = o.k) rr
                 ON rr.r = o._r"""
+        if pending:
+            observations += (
+                " UNION ALL BY NAME SELECT n.profile_id, o.* FROM _pf_obs o JOIN _pf_keys n ON n.k = o.k"
+            )
     delete = "DELETE FROM profile_traits" + (
         "" if scope is None else f" WHERE profile_id IN (SELECT profile_id FROM {scope})"
     )

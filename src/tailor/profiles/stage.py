@@ -169,14 +169,20 @@ class ProfileStage:
         """The batch's facts and trait observations, then an evaluation of everyone it touched."""
         now = self.clock()
         plan = self.plan(now, full=batch.full)
-        out = [*facts.fact_steps(self._columns), *observation_steps(self.config.ignore_traits)]
-        if not batch.full:
-            out.append(_affected(now_literal(now), batch))
+        (batch_facts, add_facts) = facts.fact_steps(self._columns)
+        (batch_observations, add_observations) = observation_steps(self.config.ignore_traits)
         backfill, self._rebuilding = self._rebuilding, False
-        out += self._evaluation(plan, batch.full, batch.hi, backfill)
-        # A small batch's temporary tables are small and replaced by the next one; dropping them
-        # would cost a statement each.
-        return out + _SEEN + (_cleanup() if batch.full else [])
+        if batch.full:
+            out = [batch_facts, add_facts, batch_observations, add_observations]
+            out += self._evaluation(plan, True, batch.hi, backfill)
+            return out + _SEEN + _cleanup()
+        # The batch's facts and observations go into their tables after the evaluation has read
+        # the people's earlier ones, which it finds faster in tables the transaction has not
+        # written to (see `Plan.steps`). A small batch's temporary tables are small and replaced by
+        # the next one; dropping them would cost a statement each.
+        out = [batch_facts, batch_observations, _affected(now_literal(now), batch)]
+        out += self._evaluation(plan, False, batch.hi, backfill, pending=True)
+        return [*out, add_facts, add_observations, *_SEEN]
 
     def refresh(self, cur: duckdb.DuckDBPyConnection) -> list[SqlStep]:
         """An evaluation of the people merged, split or due since the last one, if there are any."""
@@ -309,9 +315,10 @@ class ProfileStage:
         backfill: bool,
         golden: bool = True,
         quantiles: str = "missing",
+        pending: bool = False,
     ) -> list[SqlStep]:
         policy, traits = self.config.default_policy, self.config.traits
-        steps = plan.steps(full, seq, policy, traits, backfill, golden, quantiles)
+        steps = plan.steps(full, seq, policy, traits, backfill, golden, quantiles, pending)
         if full:
             steps += plan.cleanup(full)
         if full and quantiles == "refresh":
