@@ -118,7 +118,8 @@ def apply_live(
         slice_ms,
         1000 * (time.perf_counter() - started),
     )
-    run_steps(cur, stage, write_steps(hi))
+    idle = _idle_writes(outcome, fresh)
+    run_steps(cur, stage, [step for step in write_steps(hi) if step.output not in idle])
 
     started = time.perf_counter()
     index.apply_nodes(
@@ -131,6 +132,32 @@ def apply_live(
         verdict.select(["a", "b", "new", "linking", "reason", "shared", "cut", "seq"]), part.edges
     )
     log.debug("%s: index follows the batch in %.1f ms", stage, 1000 * (time.perf_counter() - started))
+
+
+def _idle_writes(outcome: Outcome, fresh: list[bool]) -> set[str]:
+    """The write steps (by output) that would change nothing for this outcome: each costs DuckDB a
+    few milliseconds even when its rows are none, and a batch usually has several such."""
+    nodes, verdicts = outcome.nodes, outcome.verdicts
+    stored = [(n, c, p) for n, c, p in zip(nodes, outcome.component, outcome.profile_id, strict=True)
+              if n.old_component is not None]  # fmt: skip
+    idle = set()
+    if not outcome.absorbed:
+        idle |= {"profile_aliases (repointed)", "profile_aliases"}
+        if all(p == n.old_profile for n, _, p in stored):
+            idle.add("profile_changes")  # nothing absorbed, nothing split off
+    if all(c == n.old_component and p == n.old_profile and n.shared == n.old_shared for n, c, p in stored):
+        idle.add("identity_nodes (changed)")
+    if len(stored) == len(nodes):
+        idle.add("identity_nodes (new)")
+    changed = (
+        not e.new and (linking != e.linking or reason != e.reason or shared != e.shared)
+        for e, (shared, linking, reason) in zip(outcome.edges, verdicts, strict=True)
+    )
+    if not any(changed):
+        idle.add("identity_edges (verdicts)")
+    if not any(fresh):
+        idle.add("identity_edges (new)")
+    return idle
 
 
 def _tables(outcome: Outcome) -> tuple[pa.Table, pa.Table, pa.Table]:
