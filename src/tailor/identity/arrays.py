@@ -3,14 +3,15 @@
 The component steps need three label propagations: candidate components (each node takes the least
 key in reach), the nearest user id (fewest hops, then the earliest evidence on the last hop, then
 the least user id) and the components of the nodes no user id reaches. As recursive SQL each round
-is a join and a grouping over the whole slice, and a rebuild at 5M identifiers spent ~11 s in
-them. Here the components come from scipy's connected components (union-find in C) and the
+is a join and a grouping over the whole slice, and a rebuild at 5M identifiers spent 11-22 s in
+them (4 s here). Here the components come from scipy's connected components (union-find in C) and the
 nearest user id from a breadth-first search, one vectorised step per hop. The outcome is the
 same, as both fixed points are unique (`tailor.identity.stitch` computes them for live batches,
 and the tests hold the two paths equal); user ids are ordered by DuckDB, as the SQL ordered them.
 
-Node ids are those of `_idg_cn`: its row numbers from 1, in no particular order. A group is named by a number
-here (its user id's node, or minus its least node); the SQL names a profile after its first node.
+Node ids are those of `_idg_cn`: its row numbers from 1, in no particular order. A group is named
+by a number here (its user id's node, or minus its least node); the SQL names a profile after its
+first node.
 """
 
 from __future__ import annotations
