@@ -31,7 +31,7 @@ from tailor.identity.index import GraphIndex
 from tailor.identity.live import apply_live
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
 from tailor.identity.record_matching import MATCH_DDL
-from tailor.process.stage import BATCH_VIEW, Batch, PyStep, SqlStep, run_steps
+from tailor.process.stage import Batch, PyStep, SqlStep, run_steps
 from tailor.store.database import Database, run
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,14 @@ _COLLISION_STEPS = [
         "_idg_collide",
     ),
     SqlStep(
-        f"""INSERT INTO _idg_bad
+        """INSERT INTO _idg_bad
         WITH s AS (
             SELECT k, min(seq) AS seq, max(seq) AS last_seq, count(*) AS events FROM _idg_ids
             WHERE k IN (SELECT k FROM _idg_collide) GROUP BY k
         )
         SELECT c.type, c.value, 'invalid: its key collides with ' || c.other_type || ' ' || c.other_value
                || '; it is kept apart', s.seq, e.message_id, s.last_seq, s.events
-        FROM _idg_collide c JOIN s USING (k) JOIN {BATCH_VIEW} e ON e.seq = s.seq""",
+        FROM _idg_collide c JOIN s USING (k) JOIN _idg_src e ON e.seq = s.seq""",
         "_idg_bad (collisions)",
     ),
     SqlStep("DELETE FROM _idg_ids WHERE k IN (SELECT k FROM _idg_collide)", "_idg_ids (collisions)"),
@@ -220,7 +220,7 @@ _EDGE_STEPS = [
     # An edge joins an event's identifiers to its hub; (a, b) is ordered by (type, value), so each
     # pair is stored once and a device always comes before the user id it is linked with.
     SqlStep(
-        f"""CREATE OR REPLACE TEMP TABLE _idg_batch_edges AS
+        """CREATE OR REPLACE TEMP TABLE _idg_batch_edges AS
         WITH pairs AS (
             SELECT i.k, h.h_k, min(i.seq) AS seq, max(i.seq) AS last_seq, count(*) AS events
             FROM _idg_ids i JOIN _idg_hub h USING (seq) WHERE i.k <> h.h_k GROUP BY i.k, h.h_k
@@ -246,8 +246,8 @@ _EDGE_STEPS = [
             FROM ordered GROUP BY a, b
         )
         SELECT edges.a, edges.b, edges.a_type, edges.a_value, edges.b_type, edges.b_value, edges.seq,
-               e.message_id, e.type AS kind, edges.last_seq, edges.events, NULL::VARCHAR AS veto
-        FROM edges JOIN {BATCH_VIEW} e ON e.seq = edges.seq""",
+               e.message_id, e.kind, edges.last_seq, edges.events, NULL::VARCHAR AS veto
+        FROM edges JOIN _idg_src e ON e.seq = edges.seq""",
         "_idg_batch_edges",
     ),
     # Probabilistic matches found in this batch join two record nodes.
@@ -423,7 +423,7 @@ class IdentityGraph:
         )
         return self._index
 
-    def _extraction(self, batch: Batch) -> list[SqlStep]:
+    def _extraction(self, batch: Batch) -> list[SqlStep | PyStep]:
         if self._function is None:
             raise RuntimeError("IdentityGraph.setup() must run before a batch")
         key = NODE_KEY.format(t="'record'", v="{}")
