@@ -320,11 +320,12 @@ _TEMP_TABLES = (
 class IdentityGraph:
     """The processing stage that stitches each micro-batch's identifiers into the identity graph.
 
-    A rebuild (a batch from the start of the log) is all SQL. Later batches read the graph's slice
-    around them from an in-memory `GraphIndex` instead of scanning the tables (`in_memory_index`,
-    on by default): it is loaded from the tables at the first such batch and follows each batch's
-    outcome. The index records the offset it reflects; a batch that does not start there (after
-    a failed transaction, a split or a rebuild) loads it again, so it cannot drift from the tables.
+    A rebuild (a batch from the start of the log) is SQL, its label propagation over NumPy arrays
+    (`tailor.identity.arrays`). Later batches read the graph's slice around them from an in-memory
+    `GraphIndex` instead of scanning the tables (`in_memory_index`, on by default): it is loaded
+    from the tables at the first such batch and follows each batch's outcome. The index records the
+    offset it reflects; a batch that does not start there (after a failed transaction, a split or a
+    rebuild) loads it again, so it cannot drift from the tables.
     """
 
     name = "identity_graph"
