@@ -25,7 +25,7 @@ import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from tailor.process.stage import PyStep, SqlStep
+from tailor.process.stage import PyStep
 
 Ints = npt.NDArray[np.int64]
 
@@ -97,7 +97,7 @@ def _size(cur: duckdb.DuckDBPyConnection) -> int:
     return int(top) + 1
 
 
-def _register(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
+def create_from_arrow(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
     """Creates temp table `name` from `sql`, which reads `table` as `_idg_arrays`."""
     cur.register("_idg_arrays", table)
     try:
@@ -119,13 +119,13 @@ def components_step() -> PyStep:
         labels = component_labels(len(keys), _column(adj, "src"), _column(adj, "dst"))
         component = least_in_component(labels, keys)[ids]
         table = pa.table({"id": ids.astype(np.int32), "component": component})
-        _register(cur, "_idg_comp", table, "SELECT id, component FROM _idg_arrays")
+        create_from_arrow(cur, "_idg_comp", table, "SELECT id, component FROM _idg_arrays")
 
     return PyStep(run, "_idg_comp")
 
 
-def grouping_steps(adj: str, nodes: str, out: str) -> list[PyStep | SqlStep]:
-    """Steps that group `nodes` (ids of `_idg_cn`) over `adj`: by nearest user id, else by component.
+def grouping_step(adj: str, nodes: str, out: str) -> PyStep:
+    """A step that groups `nodes` (ids of `_idg_cn`) over `adj`: by nearest user id, else by component.
 
     `out(id, grp)`: the id of the node's nearest user id, or minus the least id of its component
     among the nodes no user id reaches.
@@ -135,13 +135,14 @@ def grouping_steps(adj: str, nodes: str, out: str) -> list[PyStep | SqlStep]:
         size = _size(cur)
         members = np.zeros(size, dtype=bool)
         members[_column(cur.sql(f"SELECT id FROM {nodes}").to_arrow_table(), "id")] = True
+        # The seeds, ranked by their user ids' order among themselves (all a choice compares).
         users = cur.sql(
-            "SELECT id, row_number() OVER (ORDER BY value) AS rank FROM _idg_cn WHERE type = 'user_id'"
+            f"""SELECT id, row_number() OVER (ORDER BY value) AS rank FROM _idg_cn
+            WHERE type = 'user_id' AND id IN (SELECT id FROM {nodes})"""
         ).to_arrow_table()
+        seeds = _column(users, "id")
         rank = np.zeros(size, dtype=np.int64)
-        user_ids = _column(users, "id")
-        rank[user_ids] = _column(users, "rank")
-        seeds = user_ids[members[user_ids]]
+        rank[seeds] = _column(users, "rank")
         edges = cur.sql(f"SELECT src, dst, seq FROM {adj}").to_arrow_table()
         src, dst = _column(edges, "src"), _column(edges, "dst")
         near = nearest_user(size, src, dst, _column(edges, "seq"), seeds, rank)
@@ -151,9 +152,9 @@ def grouping_steps(adj: str, nodes: str, out: str) -> list[PyStep | SqlStep]:
         grp = np.where(free, -least_in_component(labels, np.arange(size, dtype=np.int64)), near)
         ids = np.flatnonzero(members)
         table = pa.table({"id": ids.astype(np.int32), "grp": grp[ids]})
-        _register(cur, out, table, "SELECT id, grp FROM _idg_arrays")
+        create_from_arrow(cur, out, table, "SELECT id, grp FROM _idg_arrays")
 
-    return [PyStep(run, out)]
+    return PyStep(run, out)
 
 
 def groups_step() -> PyStep:
@@ -169,6 +170,6 @@ def groups_step() -> PyStep:
         comp = cur.sql("SELECT id, component FROM _idg_comp").to_arrow_table()
         ids = _column(comp, "id")
         table = pa.table({"id": ids.astype(np.int32), "grp": grp[ids], "component": comp.column("component")})
-        _register(cur, "_idg_groups", table, "SELECT id, grp, component FROM _idg_arrays")
+        create_from_arrow(cur, "_idg_groups", table, "SELECT id, grp, component FROM _idg_arrays")
 
     return PyStep(run, "_idg_groups")

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from tailor.identity.arrays import components_step, grouping_steps, groups_step
+from tailor.identity.arrays import components_step, grouping_step, groups_step
 from tailor.process.stage import PyStep, SqlStep
 
 PROFILE_ID = "'prof_' || left(md5({t} || ':' || {v}), 16)"
@@ -178,7 +178,7 @@ def component_steps(
         # Candidate components, labelled by their smallest key.
         components_step(),
         SqlStep("CREATE OR REPLACE TEMP TABLE _idg_all AS SELECT id FROM _idg_cn", "_idg_all"),
-        *grouping_steps("_idg_adj", "_idg_all", "_idg_grp1"),
+        grouping_step("_idg_adj", "_idg_all", "_idg_grp1"),
         # Values over their type's limit: those seen last in each first-pass profile.
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_over AS
@@ -207,7 +207,7 @@ def component_steps(
               AND src NOT IN (SELECT id FROM _idg_over) AND dst NOT IN (SELECT id FROM _idg_over)""",
             "_idg_adj2",
         ),
-        *grouping_steps("_idg_adj2", "_idg_redo", "_idg_grp2"),
+        grouping_step("_idg_adj2", "_idg_redo", "_idg_grp2"),
         groups_step(),
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_new AS

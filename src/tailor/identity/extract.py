@@ -9,6 +9,7 @@ import duckdb
 import duckdb.func
 import pyarrow as pa
 
+from tailor.identity.arrays import create_from_arrow
 from tailor.identity.exceptions import UnknownIdentifierTypeError
 from tailor.identity.identifiers import BUILTIN_TYPES
 from tailor.identity.normalise import IdentifierNormaliser
@@ -196,11 +197,7 @@ def _python_normalisation(normaliser: IdentifierNormaliser, keyed: str) -> PySte
         outcome = normalise_arrow(
             normaliser, distinct.column("id_type").combine_chunks(), distinct.column("raw").combine_chunks()
         )
-        cur.register("_idg_distinct", distinct.append_column("n", outcome))
-        try:
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE _idg_norm AS {keyed} FROM _idg_distinct")
-        finally:
-            cur.unregister("_idg_distinct")
+        create_from_arrow(cur, "_idg_norm", distinct.append_column("n", outcome), f"{keyed} FROM _idg_arrays")
 
     return PyStep(run, "_idg_norm")
 
@@ -247,7 +244,6 @@ def extraction_steps(
     keyed = f"""SELECT h, id_type, raw, n.value AS value, n.reason AS reason, n.type AS kept_as,
                    CASE n.type {priority} ELSE {len(PRIORITY)} END AS priority,
                    md5_number_lower(n.type || ':' || n.value) AS k"""
-    norm = _python_normalisation(normaliser, keyed)
     slow = f"{function}(id_type, raw)"
     outcome = "{'value': f.value, 'reason': NULL::VARCHAR, 'type': f.type}"
     refused = "{'value': NULL::VARCHAR, 'reason': f.reason, 'type': id_type}"
@@ -266,9 +262,7 @@ def extraction_steps(
             SELECT seq, id_type, raw, hash(id_type, raw) AS h FROM ({selects} UNION ALL {_EXTERNAL_IDS})""",
             "_idg_raw",
         ),
-        norm
-        if not sql_emails_phones
-        else SqlStep(
+        SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_norm AS
             WITH d AS (SELECT DISTINCT h, id_type, raw FROM _idg_raw),
             fast AS MATERIALIZED (SELECT *, {checked} AS clean FROM ({fast_rows})),
@@ -285,7 +279,9 @@ def extraction_steps(
             )
             {keyed} FROM n""",
             "_idg_norm",
-        ),
+        )
+        if sql_emails_phones
+        else _python_normalisation(normaliser, keyed),
         SqlStep(
             """CREATE OR REPLACE TEMP TABLE _idg_keys AS
             SELECT DISTINCT k, kept_as AS type, value, priority FROM _idg_norm WHERE value IS NOT NULL""",
