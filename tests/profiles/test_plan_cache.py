@@ -26,7 +26,8 @@ def test_steps_equal_those_compiled_at_the_evaluation_time(
     profiles = library_store.rt.profiles
     library_store.now = T0 + timedelta(days=3, microseconds=123)
     cached = [s.sql for s in profiles.steps(batch)]
-    assert profiles._templates and all(plan is not None for _, plan in profiles._templates.values())
+    assert profiles._templates
+    assert all(plan is not None for _, plan in profiles._templates.values())
     # The same steps with the catalog compiled afresh at `now`, as every batch did before.
     monkeypatch.setattr(profiles, "_template", lambda full, build: None)
     profiles._templates.clear()
