@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tailor.process.stage import Batch
-from tailor.profiles import stage as stage_module
+from tailor.profiles.plan import time_text
 from tests.profiles.store import T0, Store
 
 
 @pytest.fixture
-def library_store(tmp_path: Path) -> Store:
+def library_store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "data", library=True)
     s.send({"type": "track", "event": "Order Completed", "userId": "u1", "properties": {"revenue": 30}})
-    return s
+    yield s
+    s.close()
 
 
 @pytest.mark.parametrize("batch", [Batch(0, 10), Batch(10, 20)], ids=["full", "micro-batch"])
@@ -33,8 +35,7 @@ def test_steps_equal_those_compiled_at_the_evaluation_time(
     profiles._templates.clear()
     fresh = [s.sql for s in profiles.steps(batch)]
     assert cached == fresh
-    assert any(stage_module._time_text(library_store.now) in sql for sql in fresh)
-    library_store.close()
+    assert any(time_text(library_store.now) in sql for sql in fresh)
 
 
 def test_a_new_catalog_is_compiled_again(library_store: Store) -> None:
@@ -45,4 +46,3 @@ def test_a_new_catalog_is_compiled_again(library_store: Store) -> None:
     profiles.steps(Batch(10, 20))
     assert all(v is not before for v in profiles._templates.values())
     assert all(v[0] is profiles.catalog for v in profiles._templates.values())
-    library_store.close()

@@ -34,7 +34,13 @@ SCOPE = "_pf_aff"
 
 def now_literal(now: datetime) -> str:
     """A SQL literal of the evaluation time (all windows are relative to it)."""
-    return f"TIMESTAMPTZ '{now.isoformat()}'"
+    return f"TIMESTAMPTZ {time_text(now)}"
+
+
+def time_text(now: datetime) -> str:
+    """The quoted text inside `now_literal(now)`: what a compiled plan holds of the time, however
+    the literal around it is written."""
+    return f"'{now.isoformat()}'"
 
 
 @dataclass

@@ -27,7 +27,7 @@ from tailor.profiles.config import ProfilesConfig
 from tailor.profiles.exceptions import DefinitionError
 from tailor.profiles.golden import DDL as GOLDEN_DDL
 from tailor.profiles.golden import observation_steps
-from tailor.profiles.plan import SCOPE, Plan, compile_plan, describe, now_literal, trait_types
+from tailor.profiles.plan import SCOPE, Plan, compile_plan, describe, now_literal, time_text, trait_types
 from tailor.segments.compile import CONSENT_VIEW
 from tailor.store.database import Database, run
 
@@ -123,11 +123,6 @@ _SEEN = [
 # Stand-in evaluation times for compiled plans (see `ProfileStage._at`): instants no definition writes.
 _STAND_IN = datetime(1970, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 _CHECK = datetime(1971, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
-
-
-def _time_text(now: datetime) -> str:
-    """The quoted text of `now` inside its literal (`now_literal`)."""
-    return f"'{now.isoformat()}'"
 
 
 class ProfileStage:
@@ -269,14 +264,14 @@ class ProfileStage:
         template = cached[1]
         if template is None:
             return build(self.plan(now, full=full))
-        stand_in, real = _time_text(_STAND_IN), _time_text(now)
+        stand_in, real = time_text(_STAND_IN), time_text(now)
         return [SqlStep(s.sql.replace(stand_in, real), s.output) for s in build(template)]
 
     def _template(self, full: bool, build: Callable[[Plan], list[SqlStep]]) -> Plan | None:
         """The catalog in force compiled at the stand-in time, or None if another time changes more."""
         template = self.plan(_STAND_IN, full=full)
         check = self.plan(_CHECK, full=full)
-        stand_in, other = _time_text(_STAND_IN), _time_text(_CHECK)
+        stand_in, other = time_text(_STAND_IN), time_text(_CHECK)
         if [s.sql.replace(stand_in, other) for s in build(template)] != [s.sql for s in build(check)]:
             log.info(
                 "the definitions' SQL depends on the evaluation time beyond its literal: compiled per batch"
