@@ -95,6 +95,7 @@ class Runtime:
         )
 
         loader.on_load = self.processor.wake
+        loader.on_stage = self.processor.wake
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)

@@ -82,6 +82,9 @@ class EventLoader:
         """The last loading error, while loads keep failing."""
         self.on_load: Callable[[], None] | None = None
         """Called after each load (the processor's `wake`), outside the loader's locks."""
+        self.on_stage: Callable[[], None] | None = None
+        """Called when a table is handed over (the processor's `wake`: it loads what is staged as
+        soon as it is idle), outside the loader's locks."""
         ((head,),) = run(self._cur, "SELECT coalesce(max(seq), 0) FROM events").fetchall()
         self.loaded_head: int = int(head)
         self.staged_head = self.loaded_head
@@ -122,6 +125,8 @@ class EventLoader:
             # The first table starts the delay clock; enough tables start a load.
             if len(self._staged) == 1 or self._unloaded >= self.load_events:
                 self._cond.notify_all()
+        if self.on_stage is not None:
+            self.on_stage()
 
     def unloaded_tables(self) -> list[pa.Table]:
         """The staged tables not yet loaded (a snapshot: read it before querying `events`)."""

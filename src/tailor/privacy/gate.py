@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ import msgspec
 
 from tailor.collect.messages import FieldError, Rejection
 from tailor.collect.validate import EventRows
+from tailor.exceptions import StoreError
 from tailor.privacy.config import PrivacyConfig, SourcePolicy
 from tailor.privacy.consent import CONSENT_EVENT, SUBSCRIBED, UNSUBSCRIBED, ConsentParser
 from tailor.privacy.exceptions import ConsentPayloadError
@@ -74,6 +76,30 @@ class CollectionGate:
 
     # -- state, refreshed from the store ------------------------------------------------------------
 
+    def _add_drops(self, db: Database, erasure_id: str, n: int, wait_s: float = 5.0) -> None:
+        """Adds `n` dropped events to an erasure's count.
+
+        The erasure guard stage counts its own drops on the same row, inside the processor's
+        transaction: while one is open, the update conflicts, and is tried again once it ends.
+        Should it still conflict after `wait_s`, the count waits for the next refresh.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                db.execute(
+                    "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
+                    [n, erasure_id],
+                )
+                return
+            except StoreError as e:
+                if "onflict" not in str(e):
+                    raise
+                if time.monotonic() > deadline:
+                    with self._lock:
+                        self.pending_drops[erasure_id] = self.pending_drops.get(erasure_id, 0) + n
+                    return
+                time.sleep(0.02)
+
     def refresh(self, db: Database, source_names: dict[str, str] | None = None) -> None:
         """Reloads tombstones and recorded analytics choices when they changed; saves drop counts."""
         if source_names is not None:
@@ -84,10 +110,7 @@ class CollectionGate:
             with self._lock:
                 drops, self.pending_drops = self.pending_drops, {}
             for erasure_id, n in drops.items():
-                db.execute(
-                    "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
-                    [n, erasure_id],
-                )
+                self._add_drops(db, erasure_id, n)
         versions = tuple(
             db.execute(
                 """SELECT (SELECT count(*) FROM privacy_tombstones),

@@ -84,9 +84,9 @@ class Processor:
             lo = start
             while lo < head:
                 hi = min(head, lo + self.max_batch_events)
-                for stage in self.stages:
-                    if offsets[stage.name] < hi:
-                        self._apply(stage, Batch(max(lo, offsets[stage.name]), hi))
+                for stages, batch in _transactions(self.stages, offsets, lo, hi):
+                    self._apply(stages, batch)
+                    for stage in stages:
                         offsets[stage.name] = hi
                 lo = hi
             return head - start
@@ -150,15 +150,17 @@ class Processor:
         finally:
             self.max_batch_events = saved
 
-    def _apply(self, stage: Stage, batch: Batch) -> None:
+    def _apply(self, stages: list[Stage], batch: Batch) -> None:
+        """Applies `batch` to each of `stages` in turn, in one transaction."""
         cur: duckdb.DuckDBPyConnection = self._cur
         started = time.perf_counter()
         # A stage may prepare outside the transaction what need not be atomic with it: dropping the
         # indexes of tables a rebuild fills, which DuckDB builds far faster than it maintains them
         # (an index dropped inside the transaction is still maintained until it commits).
-        prepare = getattr(stage, "prepare", None)
-        if prepare is not None:
-            prepare(batch)
+        for stage in stages:
+            prepare = getattr(stage, "prepare", None)
+            if prepare is not None:
+                prepare(batch)
         cur.execute("BEGIN")
         try:
             run(
@@ -166,16 +168,26 @@ class Processor:
                 f"CREATE OR REPLACE TEMP VIEW {BATCH_VIEW} AS"
                 f" SELECT * FROM events WHERE seq > {int(batch.lo)} AND seq <= {int(batch.hi)}",
             )
-            # A stage whose work is not all SQL (the record matcher) does it in `apply`, in the
-            # same transaction, before its SQL steps.
-            apply = getattr(stage, "apply", None)
-            if apply is not None:
-                apply(cur, batch)
-            run_steps(cur, stage.name, stage.steps(batch))
+            for stage in stages:
+                stage_started = time.perf_counter()
+                # A stage whose work is not all SQL (the record matcher) does it in `apply`, in the
+                # same transaction, before its SQL steps.
+                apply = getattr(stage, "apply", None)
+                if apply is not None:
+                    apply(cur, batch)
+                run_steps(cur, stage.name, stage.steps(batch))
+                log.debug(
+                    "%s applied (%d, %d] in %.1f ms",
+                    stage.name,
+                    batch.lo,
+                    batch.hi,
+                    1000 * (time.perf_counter() - stage_started),
+                )
+            rows = ", ".join("(?, ?, now())" for _ in stages)
             run(
                 cur,
-                'INSERT OR REPLACE INTO stage_offsets (stage, "offset", updated_at) VALUES (?, ?, now())',
-                [stage.name, batch.hi],
+                f'INSERT OR REPLACE INTO stage_offsets (stage, "offset", updated_at) VALUES {rows}',
+                [v for stage in stages for v in (stage.name, batch.hi)],
             )
             committing = time.perf_counter()
             cur.execute("COMMIT")
@@ -184,16 +196,17 @@ class Processor:
             raise
         done = time.perf_counter()
         log.debug(
-            "%s applied (%d, %d] in %.1f ms (commit %.1f ms)",
-            stage.name,
+            "batch (%d, %d] through %d stages in %.1f ms (commit %.1f ms)",
             batch.lo,
             batch.hi,
+            len(stages),
             1000 * (done - started),
             1000 * (done - committing),
         )
-        committed = getattr(stage, "committed", None)
-        if committed is not None:
-            committed(batch)
+        for stage in stages:
+            committed = getattr(stage, "committed", None)
+            if committed is not None:
+                committed(batch)
 
     # -- background thread -------------------------------------------------------------------------
 
@@ -226,15 +239,17 @@ class Processor:
     def _loop(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
-            # Woken by a load, or at the latest after an interval (time-based refreshes). Loads come
-            # at most every `load_delay_ms` or per row group, so a busy collector still yields
-            # micro-batches of many events rather than one transaction per commit.
+            # Woken when events are acknowledged or loaded, or at the latest after an interval
+            # (time-based refreshes). Each batch starts by loading every acknowledged event, so an
+            # event waits for the batch in progress and no longer; while a batch runs, events
+            # gather in the staging log, so a busy collector still yields micro-batches of many
+            # events rather than one per commit.
             self._wake.wait(backoff)
             self._wake.clear()
             if self._stop.is_set():
                 break
             try:
-                if self.run_once(self.head()):  # what is loaded: no forced, small loads
+                if self.run_once():
                     self._batch_done()
                 if self.refresh():
                     self._batch_done()
@@ -245,3 +260,29 @@ class Processor:
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.exception("processing failed; retrying")
                 backoff = min(backoff * 2, 30.0)
+
+
+def _transactions(
+    stages: list[Stage], offsets: dict[str, int], lo: int, hi: int
+) -> Iterator[tuple[list[Stage], Batch]]:
+    """The stages that have events up to `hi` to apply, in order, grouped into transactions.
+
+    Stages at the same offset share one transaction: a micro-batch commits once, not once per
+    stage (each commit and each stage's statements around it cost DuckDB a few milliseconds). A
+    stage behind the others (new, or catching up) gets a transaction of its own, and so does
+    every stage of a rebuild's batch from the start of the log, whose tables are large enough that
+    each is best committed (and its indexes built) before the next stage reads them.
+    """
+    group: list[Stage] = []
+    group_lo = -1
+    for stage in stages:
+        if offsets[stage.name] >= hi:
+            continue
+        stage_lo = max(lo, offsets[stage.name])
+        if group and (stage_lo != group_lo or stage_lo == 0):
+            yield group, Batch(group_lo, hi)
+            group = []
+        group.append(stage)
+        group_lo = stage_lo
+    if group:
+        yield group, Batch(group_lo, hi)
