@@ -79,9 +79,10 @@ class CollectionGate:
     def _add_drops(self, db: Database, erasure_id: str, n: int, wait_s: float = 5.0) -> None:
         """Adds `n` dropped events to an erasure's count.
 
-        The erasure guard stage counts its own drops on the same row, inside the processor's
-        transaction: while one is open, the update conflicts, and is tried again once it ends.
-        Should it still conflict after `wait_s`, the count waits for the next refresh.
+        Marking the erasure compacted updates the same row: while that transaction is open, the
+        update conflicts, and is tried again once it ends. Should it still conflict after
+        `wait_s`, the count waits for the next refresh. (The erasure guard stage appends its
+        counts to `privacy_erasure_drops` instead, so the processor's batches never conflict.)
         """
         deadline = time.monotonic() + wait_s
         while True:

@@ -242,8 +242,10 @@ class PrivacyService:
             ErasureRecord(e, at, actor, n, msgspec.json.decode(rows), compacted, dropped)
             for e, at, actor, n, rows, compacted, dropped in self._rt.db.execute(
                 """SELECT erasure_id, erased_at, actor, identifiers, rows_deleted, compacted_at,
-                       dropped_events
-                FROM privacy_erasures ORDER BY erased_at DESC"""
+                       dropped_events + coalesce(
+                           (SELECT sum(d.events) FROM privacy_erasure_drops d
+                            WHERE d.erasure_id = e.erasure_id), 0)
+                FROM privacy_erasures e ORDER BY erased_at DESC"""
             )
         ]
 

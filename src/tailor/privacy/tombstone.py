@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS privacy_erasures (
     compacted_at TIMESTAMPTZ,
     dropped_events BIGINT NOT NULL DEFAULT 0
 );
+-- The erasure guard's drops, one row per erasure and batch: appended inside the processor's
+-- transaction, where an update of the erasure's row would conflict with the collector's count
+-- and with compaction, which update that row on their own.
+CREATE TABLE IF NOT EXISTS privacy_erasure_drops (
+    erasure_id VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    events BIGINT NOT NULL
+);
 """
 
 # The identifiers of each event, where identity reads them (see tailor.identity.extract).
@@ -106,10 +114,9 @@ class ErasureGuard:
                 "_eg_hit",
             ),
             SqlStep(
-                """UPDATE privacy_erasures SET dropped_events = dropped_events + c.n
-                FROM (SELECT erasure_id, count(DISTINCT seq) AS n FROM _eg_hit GROUP BY erasure_id) c
-                WHERE privacy_erasures.erasure_id = c.erasure_id""",
-                "privacy_erasures (dropped)",
+                f"""INSERT INTO privacy_erasure_drops
+                SELECT erasure_id, {int(batch.hi)}, count(DISTINCT seq) FROM _eg_hit GROUP BY erasure_id""",
+                "privacy_erasure_drops",
             ),
             SqlStep("DELETE FROM events WHERE seq IN (SELECT seq FROM _eg_hit)", "events (dropped)"),
             SqlStep("DROP TABLE IF EXISTS _eg_raw", "cleanup"),
