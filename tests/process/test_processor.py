@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import duckdb
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailor.collect.writer import Submission
+from tailor.config import load_config
 from tailor.process import Batch, Processor, SqlStep
 from tailor.process.volume import EventVolume
 from tailor.runtime import Runtime
@@ -143,3 +145,62 @@ def test_stage_names_must_be_unique(data_dir: DataDir) -> None:
             Processor(rt.db, [EventVolume(), EventVolume()])
     finally:
         rt.close()
+
+
+def test_the_running_loop_loads_acknowledged_events_itself_instead_of_waiting_for_the_load_delay(
+    data_dir: DataDir,
+) -> None:
+    # With a load delay of ten minutes, only the processor asking for what is staged brings these
+    # events into the log (and through the stages) within the test's wait.
+    config = load_config(data_dir.path, {"TAILOR_COLLECT__LOAD_DELAY_MS": "600000"})
+    rt = Runtime(data_dir.path, config)
+    try:
+        rt.start()
+        messages = [
+            {"type": "track", "event": "Viewed", "userId": f"u{i}", "messageId": str(i)} for i in range(5)
+        ]
+        rows, rejections = rt.validator.validate(
+            rt.data_dir.name, [msgspec.json.encode(m) for m in messages], NOW
+        )
+        # As the collector does: acknowledged once durable in the staging log, not loaded.
+        rt.writer.submit(Submission("src", "batch", NOW, rows, rejections)).result(10)
+        head = rt.writer.head_seq
+        deadline = time.monotonic() + 30
+        while min(rt.processor.offsets().values()) < head and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert min(rt.processor.offsets().values()) == head == 5
+        assert sum(int(str(r[3])) for r in volume(rt.db)) == 5
+    finally:
+        rt.close()
+
+
+def test_the_stages_of_one_batch_commit_together(data_dir: DataDir) -> None:
+    rt = Runtime(data_dir.path)
+    try:
+        write(rt, [{"type": "page", "anonymousId": "a", "messageId": str(i)} for i in range(9)])
+        commits: list[str] = []
+        proc = Processor(rt.db, [EventVolume(), Exploding(fail_above=1 << 62)], max_batch_events=3)
+        proc.run_once(3)  # from the start of the log: a transaction per stage (a rebuild's shape)
+        proc._cur = _Recording(proc._cur, commits)  # type: ignore[assignment]
+        proc.run_once()
+        assert commits == ["BEGIN", "COMMIT", "BEGIN", "COMMIT"]  # batches (3, 6] and (6, 9]
+        assert proc.offsets() == {"event_volume": 9, "exploding": 9}
+        proc.close()
+    finally:
+        rt.close()
+
+
+class _Recording:
+    """A cursor that notes its transaction statements."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, log: list[str]) -> None:
+        self._cur = cur
+        self._log = log
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if sql in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self._log.append(sql)
+        return self._cur.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cur, name)
