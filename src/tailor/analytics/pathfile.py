@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from tailor.analytics.dialect import DUCKDB, Dialect
 from tailor.analytics.exceptions import BadInputError, InputProblem
 from tailor.analytics.journeys import PATHS_DDL, TOUCHES_DDL, PathTables
+from tailor.store.database import registered
 
 # Separators people use for paths; seen in a path that lacks the one asked for, they are named.
 OTHER_SEPARATORS = (">", ",", "|", ";", "->", "=>", "→", "»", "\t")
@@ -165,31 +166,27 @@ def load_path_file(
     columns = {wanted[c]: table.column(c) for c in table.column_names if c in wanted}
     raw = pa.table({"line": pa.array(_lines(table.num_rows, problems)), **columns})
     has_value, has_nulls = "value" in columns, "nulls" in columns
-    cur.register("_pf_raw", raw)
-    try:
+    with registered(cur, _pf_raw=raw):
         rows = cur.execute(_problems_sql(options.delimiter, has_value, has_nulls, dialect)).fetchall()
         problems += [InputProblem(int(line), field, message) for line, field, message in rows]
         bad = sorted({p.line for p in problems})
-        cur.register("_pf_bad", pa.table({"line": pa.array(bad, pa.int64())}))
-        value = "coalesce(try_cast(nullif(trim(value), '') AS DOUBLE), 0)" if has_value else "0.0"
-        nulls = "coalesce(try_cast(nullif(trim(nulls), '') AS DOUBLE), 0)" if has_nulls else "0.0"
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE pf_paths ({PATHS_DDL})")
-        cur.execute(
-            f"""INSERT INTO pf_paths SELECT line, CAST(conversions AS DOUBLE), {value}, {nulls}
-                FROM _pf_raw WHERE line NOT IN (SELECT line FROM _pf_bad)"""
-        )
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE pf_touches ({TOUCHES_DDL})")
-        sep = "'" + options.delimiter.replace("'", "''") + "'"
-        cur.execute(
-            f"""INSERT INTO pf_touches
-                SELECT id, pos, max(pos) OVER (PARTITION BY id), trim(item),
-                       max(pos) OVER (PARTITION BY id) - pos
-                FROM {dialect.explode("_pf_raw", "line", "path", sep)}
-                WHERE id IN (SELECT path_id FROM pf_paths)"""
-        )
-    finally:
-        cur.unregister("_pf_raw")
-        cur.unregister("_pf_bad")
+        with registered(cur, _pf_bad=pa.table({"line": pa.array(bad, pa.int64())})):
+            value = "coalesce(try_cast(nullif(trim(value), '') AS DOUBLE), 0)" if has_value else "0.0"
+            nulls = "coalesce(try_cast(nullif(trim(nulls), '') AS DOUBLE), 0)" if has_nulls else "0.0"
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE pf_paths ({PATHS_DDL})")
+            cur.execute(
+                f"""INSERT INTO pf_paths SELECT line, CAST(conversions AS DOUBLE), {value}, {nulls}
+                    FROM _pf_raw WHERE line NOT IN (SELECT line FROM _pf_bad)"""
+            )
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE pf_touches ({TOUCHES_DDL})")
+            sep = "'" + options.delimiter.replace("'", "''") + "'"
+            cur.execute(
+                f"""INSERT INTO pf_touches
+                    SELECT id, pos, max(pos) OVER (PARTITION BY id), trim(item),
+                           max(pos) OVER (PARTITION BY id) - pos
+                    FROM {dialect.explode("_pf_raw", "line", "path", sep)}
+                    WHERE id IN (SELECT path_id FROM pf_paths)"""
+            )
     tables = PathTables(cur, "pf_paths", "pf_touches", "touches")
     used = tables.counts()[0]
     problems.sort(key=lambda p: (p.line, p.field))

@@ -8,6 +8,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from tailor.store.database import registered
+
 
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
@@ -44,12 +46,9 @@ def build_sentiment(cur: duckdb.DuckDBPyConnection) -> int:
     scored = pa.table(
         {"text": pa.array(distinct, pa.string()), "sentiment": pa.array(score(distinct), pa.float64())}
     )
-    cur.register("_scored", scored)
-    try:
+    with registered(cur, _scored=scored):
         cur.execute(
             """CREATE OR REPLACE TEMP TABLE an_sentiment AS
             SELECT t.*, s.sentiment FROM an_texts t JOIN _scored s ON s.text = t.text"""
         )
-    finally:
-        cur.unregister("_scored")
     return len(distinct)

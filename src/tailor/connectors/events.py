@@ -19,6 +19,7 @@ import xxhash
 from tailor.collect.validate import EventRows
 from tailor.connectors.mapping import SEGMENT_ID_TYPES, Mapping
 from tailor.exceptions import StoreError
+from tailor.store.database import registered
 
 
 def arrow_query(cur: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
@@ -144,11 +145,8 @@ class EventShape:
                 text = pc.strftime(chunk.column(i), format="%Y-%m-%dT%H:%M:%SZ")
                 chunk = chunk.set_column(i, name, text)
         chunk = chunk.append_column("__pos", pa.array(range(chunk.num_rows), pa.int64()))
-        cur.register("chunk", chunk)
-        try:
+        with registered(cur, chunk=chunk):
             out = arrow_query(cur, self.sql(names, origin, tuple(stamped)))
-        finally:
-            cur.unregister("chunk")
         # DuckDB keeps a scan's order (preserve_insertion_order); sorting every chunk costs a fifth
         # of the query, so the order is checked and restored only if it was not kept.
         positions = out.column("__pos").to_numpy()

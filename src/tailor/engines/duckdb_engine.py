@@ -11,7 +11,7 @@ from tailor.engines.base import Engine
 from tailor.engines.dialect import DUCKDB
 from tailor.engines.steps import ArrowMap
 from tailor.exceptions import StoreError
-from tailor.store.database import run
+from tailor.store.database import registered, run
 
 
 class DuckDBEngine(Engine):
@@ -35,11 +35,8 @@ class DuckDBEngine(Engine):
         reader = self._relation(source).to_arrow_reader(1 << 16)
         batches = [step.fn(b) for b in reader]
         table = pa.Table.from_batches(batches, schema=step.schema)
-        self.con.register("_tailor_mapped", table)
-        try:
+        with registered(self.con, _tailor_mapped=table):
             self._create(step.output, "SELECT * FROM _tailor_mapped")
-        finally:
-            self.con.unregister("_tailor_mapped")
 
     def _count(self, name: str) -> int:
         row = run(self.con, f"SELECT count(*) FROM {name}").fetchone()
@@ -70,9 +67,8 @@ class DuckDBEngine(Engine):
             raise StoreError(f"{type(e).__name__}: {e}", sql) from e
 
     def register(self, name: str, table: pa.Table) -> None:
-        self.con.register(f"_{name}_arrow", table)
-        self._create(name, f"SELECT * FROM _{name}_arrow")
-        self.con.unregister(f"_{name}_arrow")
+        with registered(self.con, **{f"_{name}_arrow": table}):
+            self._create(name, f"SELECT * FROM _{name}_arrow")
 
     def drop(self, name: str) -> None:
         run(self.con, f"DROP TABLE IF EXISTS {name}")

@@ -26,6 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tailor.process.stage import PyStep
+from tailor.store.database import registered
 
 Ints = npt.NDArray[np.int64]
 
@@ -99,11 +100,8 @@ def _size(cur: duckdb.DuckDBPyConnection) -> int:
 
 def create_from_arrow(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str) -> None:
     """Creates temp table `name` from `sql`, which reads `table` as `_idg_arrays`."""
-    cur.register("_idg_arrays", table)
-    try:
+    with registered(cur, _idg_arrays=table):
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-    finally:
-        cur.unregister("_idg_arrays")
 
 
 def components_step() -> PyStep:

@@ -23,7 +23,7 @@ from tailor.channels.store import connect
 from tailor.journeys.definitions import read_journey
 from tailor.journeys.stats import two_proportion_test
 from tailor.journeys.store import SavedJourney
-from tailor.store.database import Database
+from tailor.store.database import Database, registered
 
 
 class StepResult(msgspec.Struct):
@@ -93,11 +93,11 @@ def _ratio(a: float, b: float) -> float | None:
 
 @contextmanager
 def _registered(db: Database, tables: dict[str, pa.Table]) -> Iterator[object]:
+    """A cursor of its own on which `tables` are readable; closed (and they with it) at the end."""
     cur = db.cursor()
     try:
-        for name, table in tables.items():
-            cur.register(name, table)
-        yield cur
+        with registered(cur, **tables):
+            yield cur
     finally:
         cur.close()
 

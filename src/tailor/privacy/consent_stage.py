@@ -25,7 +25,7 @@ from tailor.privacy.config import PrivacyConfig
 from tailor.privacy.consent import ConsentParser, Statement
 from tailor.privacy.exceptions import ConsentPayloadError
 from tailor.process.stage import BATCH_VIEW, Batch, SqlStep
-from tailor.store.database import Database, run
+from tailor.store.database import Database, registered, run
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +188,8 @@ class ConsentStage:
         self._unchanged = table.num_rows == 0 and not run(cur, _CHANGED_SINCE).fetchall()[0][0]
         if self._unchanged:
             return
-        cur.register("_cs_arrow", table)
-        try:
+        with registered(cur, _cs_arrow=table):
             run(cur, "CREATE OR REPLACE TEMP TABLE _cs_new AS SELECT * FROM _cs_arrow")
-        finally:
-            cur.unregister("_cs_arrow")
 
     def steps(self, batch: Batch) -> list[SqlStep]:
         """Keeps the changes, then recomputes the current consent of the profiles they concern."""

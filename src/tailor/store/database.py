@@ -90,13 +90,25 @@ def run(
 
 
 @contextmanager
+def registered(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Arrow tables readable by statements on `cur` under the given names, until the block ends."""
+    done: list[str] = []
+    try:
+        for name, table in tables.items():
+            cur.register(name, table)
+            done.append(name)
+        yield cur
+    finally:
+        for name in done:
+            cur.unregister(name)
+
+
+@contextmanager
 def arrow_transaction(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
     """One transaction on `cur` with Arrow tables readable under the given names; rolled back on error."""
     # The tables are registered outside the transaction: unregistering inside one leaves a write
     # transaction open on the cursor, which blocks checkpoints.
-    for name, table in tables.items():
-        cur.register(name, table)
-    try:
+    with registered(cur, **tables):
         cur.execute("BEGIN")
         try:
             yield
@@ -104,9 +116,6 @@ def arrow_transaction(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Ite
         except BaseException:
             cur.execute("ROLLBACK")
             raise
-    finally:
-        for name in tables:
-            cur.unregister(name)
 
 
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
