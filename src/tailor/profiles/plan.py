@@ -108,16 +108,16 @@ class Plan:
         in_scope = "" if full else f"WHERE profile_id IN (SELECT profile_id FROM {SCOPE})"
         # `_pf_f` is a table in a small evaluation (kept for the next) and a view in a full one.
         steps = [SqlStep("DROP TABLE IF EXISTS _pf_f", "_pf_f (dropped)")] if full else []
+        # The scope's identifiers, then its people from them: one scan of `identity_nodes`, a
+        # table of every identifier (4.9M rows at 1M people, ~20 ms a scan for a micro-batch).
         steps += [
-            SqlStep(
-                f"""CREATE OR REPLACE TEMP TABLE _pf_p AS
-                SELECT DISTINCT profile_id FROM identity_nodes {in_scope}""",
-                "_pf_p",
-            ),
             SqlStep(
                 f"""CREATE OR REPLACE TEMP TABLE _pf_keys AS
                 SELECT k, profile_id FROM identity_nodes {in_scope}""",
                 "_pf_keys",
+            ),
+            SqlStep(
+                "CREATE OR REPLACE TEMP TABLE _pf_p AS SELECT DISTINCT profile_id FROM _pf_keys", "_pf_p"
             ),
         ]
         if full:
