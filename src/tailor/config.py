@@ -50,8 +50,11 @@ class CollectConfig(msgspec.Struct, forbid_unknown_fields=True):
     load_delay_ms: int = 500
     """Longest an acknowledged event waits in the staging log before a smaller load starts.
 
-    Measured with bench/ingest.py: 500 ms kept /v1/track's p99 at 15.6-17.7 ms where 2,000 ms gave
-    26-29 ms (a larger load stalls the request path longer), at no measurable cost to batch ingest."""
+    The running processor also loads what is staged whenever it starts a batch, so in `tailor
+    serve` an event waits for the batch in progress, not for this delay; the delay bounds the wait
+    for other readers of the log. Measured with bench/ingest.py: 500 ms kept /v1/track's p99 at
+    15.6-17.7 ms where 2,000 ms gave 26-29 ms (a larger load stalls the request path longer), at
+    no measurable cost to batch ingest."""
     staging_segment_mb: int = 64
     """Size at which the staging log starts a new segment file (loaded segments are deleted)."""
 
