@@ -92,10 +92,12 @@ class Runtime:
             proc.interval_ms / 1000,
             head_source=lambda: loader.loaded_head,
             catch_up=self.writer.flush,
+            load_acknowledged=proc.load_acknowledged,
         )
 
         loader.on_load = self.processor.wake
-        loader.on_stage = self.processor.wake
+        if proc.load_acknowledged:
+            loader.on_stage = self.processor.wake
         self.identity_service = IdentityService(self.db, self.processor, self.identity)
         self.profiles = next(s for s in stages if isinstance(s, ProfileStage))
         self.definitions = DefinitionService(self.db, self.processor, self.profiles)

@@ -32,7 +32,11 @@ def batch(n: int, start: int) -> list[dict[str, object]]:
 # when the process dies (and, after the restart, until the graceful stop loads it).
 LOADING = {
     "default": {},
-    "staged-only": {"TAILOR_COLLECT__LOAD_DELAY_MS": "3600000", "TAILOR_COLLECT__LOAD_EVENTS": "1000000000"},
+    "staged-only": {
+        "TAILOR_COLLECT__LOAD_DELAY_MS": "3600000",
+        "TAILOR_COLLECT__LOAD_EVENTS": "1000000000",
+        "TAILOR_PROCESSOR__LOAD_ACKNOWLEDGED": "false",
+    },
 }
 
 

@@ -20,7 +20,11 @@ from tests.conftest import DataDir, stored_ids, submission
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 # Nothing is loaded until someone asks for it.
-NEVER_LOAD = {"TAILOR_COLLECT__LOAD_DELAY_MS": "3600000", "TAILOR_COLLECT__LOAD_EVENTS": "1000000000"}
+NEVER_LOAD = {
+    "TAILOR_COLLECT__LOAD_DELAY_MS": "3600000",
+    "TAILOR_COLLECT__LOAD_EVENTS": "1000000000",
+    "TAILOR_PROCESSOR__LOAD_ACKNOWLEDGED": "false",
+}
 
 
 def open_runtime(data_dir: DataDir, **env: str) -> Runtime:

@@ -27,6 +27,7 @@ class Processor:
         interval_s: float = 0.2,
         head_source: Callable[[], int] | None = None,
         catch_up: Callable[[], None] | None = None,
+        load_acknowledged: bool = True,
     ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
@@ -45,6 +46,9 @@ class Processor:
         loader's head); without it, the highest stored seq (right when nothing writes concurrently)."""
         self.catch_up = catch_up
         """Makes every acknowledged event readable; `run_once()` without a head calls it first."""
+        self.load_acknowledged = load_acknowledged
+        """Whether each batch of the loop first makes every acknowledged event readable (`catch_up`)
+        or applies only what is loaded already."""
         self.last_error: str | None = None
         self.on_batch: list[Callable[[], None]] = []
         """Called after the loop has applied new events (the journey runner wakes on it)."""
@@ -249,7 +253,7 @@ class Processor:
             if self._stop.is_set():
                 break
             try:
-                if self.run_once():
+                if self.run_once(None if self.load_acknowledged else self.head()):
                     self._batch_done()
                 if self.refresh():
                     self._batch_done()
