@@ -77,7 +77,12 @@ class Dispatcher:
         self._claimed: set[str] = set()
         self._outcomes: list[Outcome] = []
         self._checkpointed = 0.0
-        self._idle = threading.Event()
+        # wait_idle's requests and the loop's answers: an answer counts only from a pass that began
+        # after the request, so a pass already past its claim cannot report idle for a message
+        # enqueued just before the request.
+        self._idle = threading.Condition()
+        self._idle_asked = 0
+        self._idle_answered = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -118,9 +123,12 @@ class Dispatcher:
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Waits until nothing is due, in flight or waiting to be relayed (for tests and the demo)."""
-        self._idle.clear()
+        with self._idle:
+            self._idle_asked += 1
+            asked = self._idle_asked
         self.notify()
-        return self._idle.wait(timeout)
+        with self._idle:
+            return self._idle.wait_for(lambda: self._idle_answered >= asked, timeout)
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -145,6 +153,7 @@ class Dispatcher:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
+                asked = self._idle_asked  # before the claim: see `wait_idle`
                 try:
                     claimed = self._claim()
                     for m in claimed:
@@ -160,7 +169,9 @@ class Dispatcher:
                     await asyncio.sleep(1.0)
                 quiet = not claimed and not tasks and not self._outcomes
                 if quiet and (relay is None or relay.pending() == 0):
-                    self._idle.set()
+                    with self._idle:
+                        self._idle_answered = max(self._idle_answered, asked)
+                        self._idle.notify_all()
                 if not claimed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_s)
