@@ -17,7 +17,7 @@ from tailor.process import Batch, Processor, SqlStep
 from tailor.process.volume import EventVolume
 from tailor.runtime import Runtime
 from tailor.store.database import Database
-from tests.conftest import DataDir
+from tests.conftest import DataDir, submission
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -156,14 +156,8 @@ def test_the_running_loop_loads_acknowledged_events_itself_instead_of_waiting_fo
     rt = Runtime(data_dir.path, config)
     try:
         rt.start()
-        messages = [
-            {"type": "track", "event": "Viewed", "userId": f"u{i}", "messageId": str(i)} for i in range(5)
-        ]
-        rows, rejections = rt.validator.validate(
-            rt.data_dir.name, [msgspec.json.encode(m) for m in messages], NOW
-        )
         # As the collector does: acknowledged once durable in the staging log, not loaded.
-        rt.writer.submit(Submission("src", "batch", NOW, rows, rejections)).result(10)
+        rt.writer.submit(submission(rt, [str(i) for i in range(5)])).result(10)
         head = rt.writer.head_seq
         deadline = time.monotonic() + 30
         while min(rt.processor.offsets().values()) < head and time.monotonic() < deadline:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +30,6 @@ import msgspec
 
 from tailor.collect.messages import FieldError, Rejection
 from tailor.collect.validate import EventRows
-from tailor.exceptions import StoreError
 from tailor.privacy.config import PrivacyConfig, SourcePolicy
 from tailor.privacy.consent import CONSENT_EVENT, SUBSCRIBED, UNSUBSCRIBED, ConsentParser
 from tailor.privacy.exceptions import ConsentPayloadError
@@ -76,31 +74,6 @@ class CollectionGate:
 
     # -- state, refreshed from the store ------------------------------------------------------------
 
-    def _add_drops(self, db: Database, erasure_id: str, n: int, wait_s: float = 5.0) -> None:
-        """Adds `n` dropped events to an erasure's count.
-
-        Marking the erasure compacted updates the same row: while that transaction is open, the
-        update conflicts, and is tried again once it ends. Should it still conflict after
-        `wait_s`, the count waits for the next refresh. (The erasure guard stage appends its
-        counts to `privacy_erasure_drops` instead, so the processor's batches never conflict.)
-        """
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                db.execute(
-                    "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
-                    [n, erasure_id],
-                )
-                return
-            except StoreError as e:
-                if "onflict" not in str(e):
-                    raise
-                if time.monotonic() > deadline:
-                    with self._lock:
-                        self.pending_drops[erasure_id] = self.pending_drops.get(erasure_id, 0) + n
-                    return
-                time.sleep(0.02)
-
     def refresh(self, db: Database, source_names: dict[str, str] | None = None) -> None:
         """Reloads tombstones and recorded analytics choices when they changed; saves drop counts."""
         if source_names is not None:
@@ -111,7 +84,10 @@ class CollectionGate:
             with self._lock:
                 drops, self.pending_drops = self.pending_drops, {}
             for erasure_id, n in drops.items():
-                self._add_drops(db, erasure_id, n)
+                db.execute(
+                    "UPDATE privacy_erasures SET dropped_events = dropped_events + ? WHERE erasure_id = ?",
+                    [n, erasure_id],
+                )
         versions = tuple(
             db.execute(
                 """SELECT (SELECT count(*) FROM privacy_tombstones),
