@@ -316,7 +316,6 @@ def test_a_rebuild_builds_its_indexes_after_its_commit_and_a_rebuild_again_keeps
     expected = [
         ("identity_edges", "identity_edges_a"),
         ("identity_nodes", "identity_nodes_k"),
-        ("identity_nodes", "identity_nodes_profile"),
     ]
     assert _indexes(graph) == expected
     before = graph.state()

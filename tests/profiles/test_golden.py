@@ -31,7 +31,9 @@ def test_most_recent_wins_and_keys_are_folded(store: Store) -> None:
     traits = view.golden(store.rt.db, store.pid("user_id:ana"))
     assert traits["first_name"].observations == 3
     assert traits["first_name"].policy == "most_recent"
-    history = view.history(store.rt.db, store.pid("user_id:ana"), "first_name")
+    history = view.history(
+        store.rt.db, store.rt.identity_service.keys(store.pid("user_id:ana")), "first_name"
+    )
     assert [h.value for h in history] == ["Old", "Anna", "Ana"]
 
 

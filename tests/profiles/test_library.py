@@ -185,7 +185,7 @@ def test_the_golden_record_of_a_person_with_many_sources(
     golden = view.golden(store.rt.db, pid)
     assert n == len(golden) >= 2
     for trait, value in golden.items():
-        history = view.history(store.rt.db, pid, trait)
+        history = view.history(store.rt.db, store.rt.identity_service.keys(pid), trait)
         latest = max(history, key=lambda h: (h.at, h.seq))
         assert (value.value, value.seq) == (latest.value, latest.seq), trait  # most recent wins
         assert value.observations == len(history)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -88,9 +88,11 @@ async def trait_history(request: Request) -> Response:
     service = _service(request)
     db = request.app.state.runtime.db
     trait = request.path_params["trait"]
-    return await _by_id(
-        request, lambda pid: {"trait": trait, "history": view.history(db, service.resolve_id(pid), trait)}
-    )
+
+    def read(pid: str) -> dict[str, Any]:
+        return {"trait": trait, "history": view.history(db, service.keys(service.resolve_id(pid)), trait)}
+
+    return await _by_id(request, read)
 
 
 @admin

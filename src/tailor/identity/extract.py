@@ -51,9 +51,12 @@ _SOURCES: tuple[tuple[str, str], ...] = (
     ("device_id", "c[3]"),
 )
 
-_EXTERNAL_IDS = """SELECT seq, coalesce(json_extract_string(x, '$.type'), '') AS id_type,
-       coalesce(json_extract_string(x, '$.id'), json_extract_string(x, '$.value')) AS raw
-FROM (SELECT seq, unnest(x) AS x FROM _idg_src WHERE x IS NOT NULL)"""
+# An entry without an id (or value) names no identifier, as an event without a userId has none.
+_EXTERNAL_IDS = """SELECT * FROM (
+    SELECT seq, coalesce(json_extract_string(x, '$.type'), '') AS id_type,
+           coalesce(json_extract_string(x, '$.id'), json_extract_string(x, '$.value')) AS raw
+    FROM (SELECT seq, unnest(x) AS x FROM _idg_src WHERE x IS NOT NULL)
+) WHERE raw IS NOT NULL"""
 
 PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email", "phone", "landline")
 """Identifier types from strongest to weakest; an event's strongest identifier is the hub of its edges."""
@@ -61,21 +64,19 @@ PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email",
 _RESULT = pa.struct([("value", pa.string()), ("reason", pa.string()), ("type", pa.string())])
 
 
-def normalise_arrow(normaliser: IdentifierNormaliser, types: pa.Array, raws: pa.Array) -> pa.StructArray:
-    """The {value, reason, type} outcome of each (type, raw value), as a struct array.
-
-    Shared by the live stage (a DuckDB function) and the batch pipeline (an Arrow map on any engine).
-    """
+def normalise_lists(
+    normaliser: IdentifierNormaliser, types: list[str], raws: list[str | None]
+) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """The normalised value, the reason it cannot be used, and the type kept as, of each (type, raw)."""
     by_type: dict[str, list[int]] = defaultdict(list)
-    for i, t in enumerate(types.to_pylist()):
+    for i, t in enumerate(types):
         by_type[t].append(i)
-    raw = raws.to_pylist()
-    values: list[str | None] = [None] * len(raw)
-    reasons: list[str | None] = [None] * len(raw)
-    kept_as: list[str | None] = [None] * len(raw)
+    values: list[str | None] = [None] * len(raws)
+    reasons: list[str | None] = [None] * len(raws)
+    kept_as: list[str | None] = [None] * len(raws)
     for t, positions in by_type.items():
         try:
-            vs, rs = normaliser.normalise_many(t, [raw[i] for i in positions])
+            vs, rs = normaliser.normalise_many(t, [raws[i] for i in positions])
         except UnknownIdentifierTypeError as e:
             # An externalIds entry of a type nobody declared: reported, never guessed at.
             rs = [f"invalid: {e}; declare it under [identity.normalisation.custom_types]"] * len(positions)
@@ -83,6 +84,15 @@ def normalise_arrow(normaliser: IdentifierNormaliser, types: pa.Array, raws: pa.
         for i, v, r in zip(positions, vs, rs, strict=True):
             values[i], reasons[i] = v, r
             kept_as[i] = t if v is None else normaliser.retype(t, v)
+    return values, reasons, kept_as
+
+
+def normalise_arrow(normaliser: IdentifierNormaliser, types: pa.Array, raws: pa.Array) -> pa.StructArray:
+    """The {value, reason, type} outcome of each (type, raw value), as a struct array.
+
+    Shared by the live stage (a DuckDB function) and the batch pipeline (an Arrow map on any engine).
+    """
+    values, reasons, kept_as = normalise_lists(normaliser, types.to_pylist(), raws.to_pylist())
     return pa.StructArray.from_arrays(
         [pa.array(values, pa.string()), pa.array(reasons, pa.string()), pa.array(kept_as, pa.string())],
         fields=list(_RESULT),

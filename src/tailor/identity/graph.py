@@ -20,6 +20,7 @@ Each event's hub is kept (`identity_event_hubs`), so an event belongs to its hub
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 
@@ -37,6 +38,8 @@ from tailor.store.database import Database, run
 log = logging.getLogger(__name__)
 
 _KEY_FILTER_MAX = 5000
+
+_PROFILE_ID = re.compile("prof_[0-9a-f]{16}")
 
 SQL_NORMALISATION_EVENTS = 20_000
 """From how many events a batch normalises emails and phone numbers in SQL (see `extraction_steps`)."""
@@ -124,15 +127,19 @@ CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FR
 # A live batch changes a few nodes and edges of tables with millions of rows. Without an index each
 # UPDATE scans the table for them; with these ART indexes a join with a small batch-side table is
 # pushed down as a key filter and DuckDB reads the rows through the index (a lookup by key, such as
-# a profile lookup by identifier, too). The profile id's index serves the reads of one person
-# (their identifiers, events, traits): at 1M profiles 0.6 ms a lookup against 9.6 ms scanning.
+# a profile lookup by identifier, too). There is no index on `identity_nodes.profile_id`: DuckDB
+# turns an UPDATE of an indexed column into a delete and an insert, and at 1M profiles that index
+# cost a live batch 20-40 ms in its UPDATE and 10-300 ms in its commit (the first batches after
+# a start most). One person's identifiers are found through the in-memory index instead
+# (`IdentityGraph.profile_keys`), or by a scan where it is not loaded.
 _INDEXED = {
     "identity_nodes_k": "identity_nodes (k)",
-    "identity_nodes_profile": "identity_nodes (profile_id)",
     "identity_edges_a": "identity_edges (a)",
 }
 _INDEXES = "; ".join(f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in _INDEXED.items())
 _DROP_INDEXES = "; ".join(f"DROP INDEX IF EXISTS {name}" for name in _INDEXED)
+_RETIRED_INDEXES = "DROP INDEX IF EXISTS identity_nodes_profile"
+"""Indexes that stores made by earlier versions have and this one no longer keeps."""
 
 NODE_KEY = "md5_number_lower({t} || ':' || {v})"
 """SQL for an identifier's key, from its type and normalised value."""
@@ -348,6 +355,7 @@ class IdentityGraph:
     def setup(self, db: Database) -> None:
         """Creates the identity tables and registers the normalisation function."""
         db.ddl(_DDL)
+        db.ddl(_RETIRED_INDEXES)
         db.ddl(_INDEXES)
         # Matches come from the record-matching stage; the table exists even when it does not run.
         db.ddl(MATCH_DDL)
@@ -401,13 +409,34 @@ class IdentityGraph:
             self._db.ddl(_DROP_INDEXES)
 
     def committed(self, batch: Batch) -> None:
-        """After a rebuild's commit: builds the indexes `prepare` dropped.
+        """After a batch's commit: the in-memory index is settled; after a rebuild's, the indexes
+        `prepare` dropped are built.
 
         Should the process stop first, `setup` builds them at the next start; until then reads
         scan, with the same results.
         """
+        index = self._index
+        if index is not None:
+            index.settle()
         if batch.full and self._db is not None:
             self._db.ddl(_INDEXES)
+
+    def profile_keys(self, profile_id: str) -> tuple[GraphIndex, list[int]] | None:
+        """Candidate keys of one profile's identifiers from the in-memory index, or None when it is
+        not loaded (then a reader scans `identity_nodes`).
+
+        The candidates hold every key the committed tables have in the profile, and perhaps others:
+        a reader keeps those whose committed `profile_id` is the profile's, and checks that the
+        index it was given is still the stage's (`index_is`) once it has read.
+        """
+        index = self._index
+        if index is None or not _PROFILE_ID.fullmatch(profile_id):
+            return None
+        return index, index.profile_keys(int(profile_id[5:], 16)).tolist()
+
+    def index_is(self, index: GraphIndex) -> bool:
+        """Whether `index` is still the stage's (a split, a rebuild or a failed batch replaces it)."""
+        return self._index is index
 
     def load_index(self, cur: duckdb.DuckDBPyConnection) -> GraphIndex:
         """Loads the in-memory index from the tables as they are now (it loads itself when needed)."""
@@ -443,12 +472,11 @@ class IdentityGraph:
         index = self._index
         if index is None or self._index_at != batch.lo:
             index = self.load_index(cur)
-        run_steps(cur, self.name, self._extraction(batch))
         # DuckDB reads a join's few hundred keys through the ART indexes only when it may push them
         # down as a filter: by default up to 50, fewer than a batch often updates.
         cur.execute(f"SET SESSION dynamic_or_filter_threshold = {_KEY_FILTER_MAX}")
         try:
-            apply_live(cur, self.name, batch.hi, index, self.limits, _COLLISION_STEPS, _EDGE_STEPS)
+            apply_live(cur, self.name, batch.hi, index, self.limits, self.normaliser)
         finally:
             cur.execute("RESET dynamic_or_filter_threshold")
         # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.

@@ -132,6 +132,7 @@ class GraphIndex:
         self._sorted_k: U64 = keys[order]
         self._sorted_row: I64 = order.astype(np.int64)
         self._recent: dict[int, int] = {}
+        self._unsettled: list[I64] = []
         self.ring = _Column(np.int64, np.arange(n, dtype=np.int64))
         self._link_rings(np.arange(n, dtype=np.int64), self.component.view)
 
@@ -246,6 +247,24 @@ class GraphIndex:
         edges = np.unique(np.concatenate(halves) >> 1) if halves else np.empty(0, np.int64)
         return Slice(known, nodes, edges)
 
+    def profile_keys(self, profile: int) -> U64:
+        """The keys of the nodes of a profile (by its id's number), and of every node a batch not yet
+        committed has changed, which the committed tables may still hold in it.
+
+        Safe to call from another thread while a batch is applied: a row is recorded as unsettled
+        before it changes, and read here after the profiles, so a row whose change was seen here
+        is among the unsettled. The caller filters the keys by the committed `profile_id`.
+        """
+        rows = np.flatnonzero(self.profile.view == np.uint64(profile))
+        unsettled = list(self._unsettled)
+        if unsettled:
+            rows = np.union1d(rows, np.concatenate(unsettled))
+        return np.asarray(self.k.data[rows], np.uint64)
+
+    def settle(self) -> None:
+        """After the batch whose outcome the index took has committed."""
+        self._unsettled = []
+
     # -- the slice as Arrow tables -----------------------------------------------------------------
 
     def type_names(self, rows: I64) -> pa.Array:
@@ -303,6 +322,8 @@ class GraphIndex:
         `nodes` has k, type, value, first_seq, shared, component and profile (the profile id's
         number) of each; rows whose key is not yet a node are appended.
         """
+        # Recorded before they change, for readers in other threads (`profile_keys`).
+        self._unsettled.append(np.asarray(slice_rows, np.int64))
         keys = nodes.column("k").to_numpy()
         rows = self.rows_of(keys)
         new = np.flatnonzero(rows < 0)

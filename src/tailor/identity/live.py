@@ -1,12 +1,13 @@
-"""A live micro-batch of the identity graph: its slice read from the in-memory index, its merge rules
+"""A live micro-batch of the identity graph: identifiers and edges extracted in Python
+(`tailor.identity.live_extract`), its slice read from the in-memory index, its merge rules
 computed in Python (`tailor.identity.stitch`), its outcome written by the same SQL as a rebuild's.
 
-The batch's identifiers are extracted and its edges formed in SQL (`tailor.identity.extract` and
-the edge steps of `tailor.identity.graph`), as in a rebuild. Then, instead of scanning the node and
-edge tables for the graph around the batch and recomputing it in some thirty SQL statements, the
-slice comes from `GraphIndex` and `stitch` recomputes it; the outcome goes back as the temporary
-tables the SQL would have made, so that `write_steps` writes the tables exactly as after SQL, and
-the index follows.
+A rebuild extracts identifiers, forms edges and recomputes components in SQL. A live batch reads
+the batch once and extracts the same identifiers, refusals and edges in Python; instead of
+scanning the node and edge tables for the graph around the batch and recomputing it in some
+thirty SQL statements, the slice comes from `GraphIndex` and `stitch` recomputes it; the outcome
+goes back as the temporary tables the SQL would have made, so that `write_steps` writes the
+tables exactly as after SQL, and the index follows.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import pyarrow as pa
 
 from tailor.identity.components import SHARED_TYPES, write_steps
 from tailor.identity.index import I64, GraphIndex
+from tailor.identity.live_extract import batch_graph, drop_collisions, extract, write_evidence
+from tailor.identity.normalise import IdentifierNormaliser
 from tailor.identity.stitch import Edge, Node, Outcome, stitch
-from tailor.process.stage import SqlStep, run_steps
+from tailor.process.stage import run_steps
 
 log = logging.getLogger(__name__)
-
-_KEYS = """SELECT k, type, value FROM _idg_keys
-UNION ALL SELECT a, NULL, NULL FROM _idg_m UNION ALL SELECT b, NULL, NULL FROM _idg_m"""
 
 _BATCH_EDGE_COLUMNS = "a, b, a_type, a_value, b_type, b_value, seq, reason, cut"
 
@@ -63,36 +63,34 @@ def apply_live(
     hi: int,
     index: GraphIndex,
     limits: Mapping[str, int],
-    collision_steps: list[SqlStep],
-    edge_steps: list[SqlStep],
+    normaliser: IdentifierNormaliser,
 ) -> None:
-    """Folds the extracted batch (`_idg_keys`, `_idg_ids`, `_idg_m` ...) into the graph and the index."""
+    """Folds the batch (the view `batch_events`) into the graph and the index."""
     started = time.perf_counter()
-    rows = cur.execute(_KEYS).fetchall()
-    keys, types, values = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-    key_array = np.array(keys, np.uint64)
-    part = index.slice(key_array)
-    known_rows = np.unique(part.known[part.known >= 0])
-    known = index.node_table(known_rows)  # noqa: F841 (read by the SQL below)
-    cur.execute("CREATE OR REPLACE TEMP TABLE _idg_known AS SELECT k, type, value, component FROM known")
-    # A key that names another value than its node's collides; the SQL reports and drops it.
+    ex = extract(cur, normaliser, hi)
+    keys = [*ex.keys, *(m[0] for m in ex.matches), *(m[1] for m in ex.matches)]
+    part = index.slice(np.array(keys, np.uint64))
+    # A key that names another value than its node's collides: reported and kept apart.
     found = np.flatnonzero(part.known >= 0)
-    found_types = index.type_names(part.known[found]).to_pylist()
-    found_values = index.value.take(part.known[found]).to_pylist()
-    collided = {
-        keys[i]
-        for i, t, v in zip(found.tolist(), found_types, found_values, strict=True)
-        if types[i] is not None and (types[i], values[i]) != (t, v)
+    known = {
+        keys[i]: (t, v)
+        for i, t, v in zip(
+            found.tolist(),
+            index.type_names(part.known[found]).to_pylist(),
+            index.value.take(part.known[found]).to_pylist(),
+            strict=True,
+        )
     }
-    slice_ms = 1000 * (time.perf_counter() - started)
-    run_steps(cur, stage, [*(collision_steps if collided else []), *edge_steps])
+    drop_collisions(ex, {k for k, tv in known.items() if k in ex.keys and ex.keys[k][:2] != tv}, known)
+    batch = batch_graph(cur, ex, known)
+    write_evidence(cur, ex, batch)
+    extract_ms = 1000 * (time.perf_counter() - started)
 
     started = time.perf_counter()
-    batch_edges = cur.sql("SELECT * FROM _idg_be").to_arrow_table()
-    new_nodes = cur.execute("SELECT k, type, value, first_seq FROM _idg_bnodes").fetchall()
-    touched = {k for k, t in zip(keys, types, strict=True) if t in SHARED_TYPES and k not in collided}
+    batch_edges = batch.edges
+    touched = {k for k, (t, _, _) in ex.keys.items() if t in SHARED_TYPES}
     nodes = _nodes(index, part.nodes)
-    nodes += [Node(k, t, v, f, None, None, False) for k, t, v, f in new_nodes]
+    nodes += [Node(k, t, v, f, None, None, False) for k, t, v, f in batch.new_nodes]
     stored_edges = _edges(index.edge_table(part.edges).to_pydict(), stored=True)
     outcome = stitch(
         nodes,
@@ -111,11 +109,11 @@ def apply_live(
     for name in ("new", "absorbed", "verdict", "benew"):
         cur.execute(f"CREATE OR REPLACE TEMP TABLE _idg_{name} AS SELECT * FROM {name}")
     log.debug(
-        "%s: slice of %d nodes, %d edges from the index in %.1f ms; merge rules in %.1f ms",
+        "%s: identifiers, evidence and slice (%d nodes, %d edges) in %.1f ms; merge rules in %.1f ms",
         stage,
         len(part.nodes),
         len(part.edges),
-        slice_ms,
+        extract_ms,
         1000 * (time.perf_counter() - started),
     )
     idle = _idle_writes(outcome, fresh)

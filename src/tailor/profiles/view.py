@@ -66,14 +66,14 @@ def memberships(db: Database, profile_id: str) -> list[Membership]:
     return [Membership(s, at) for s, at in rows]
 
 
-def history(db: Database, profile_id: str, trait: str) -> list[Observation]:
-    """Every value one trait of a profile was given, by any of its identifiers, oldest first."""
+def history(db: Database, keys: list[int], trait: str) -> list[Observation]:
+    """Every value one trait of a profile (the keys of its identifiers) was given, oldest first."""
     rows = db.execute(
         """SELECT o.value, o.source_id, o.seq, o.ts, e.message_id FROM trait_observations o
         LEFT JOIN events e ON e.seq = o.seq
-        WHERE o.trait = ? AND o.k IN (SELECT k FROM identity_nodes WHERE profile_id = ?)
+        WHERE o.trait = ? AND o.k IN (SELECT unnest(?::UBIGINT[]))
         ORDER BY o.ts, o.seq""",
-        [trait, profile_id],
+        [trait, keys],
     )
     return [Observation(msgspec.json.decode(v), s, int(q), at, m) for v, s, q, at, m in rows]
 
