@@ -276,54 +276,56 @@ def component_steps(
     ]
 
 
-def write_steps(hi: int) -> list[SqlStep]:
-    """Steps that write a batch's outcome (`_idg_new`, `_idg_absorbed`, `_idg_verdict`, `_idg_benew`)
-    to the tables: merges and splits logged with `hi`, aliases, nodes and edges."""
+def write_steps(hi: int, prefix: str = "_idg") -> list[SqlStep]:
+    """Steps that write a batch's outcome (`_idg_new`, `_idg_absorbed`, `_idg_verdict`, `_idg_benew`,
+    or the same names under another `prefix`) to the tables: merges and splits logged with `hi`,
+    aliases, nodes and edges."""
     return [
         # A profile id that appears for nodes of a profile that still exists split off it.
         SqlStep(
             f"""INSERT INTO profile_changes
-            SELECT {int(hi)}, 'merged', target, old_id, now() FROM _idg_absorbed
+            SELECT {int(hi)}, 'merged', target, old_id, now() FROM {prefix}_absorbed
             UNION ALL
             SELECT DISTINCT {int(hi)}, 'split', profile_id, old_profile, now()
-            FROM _idg_new
+            FROM {prefix}_new
             WHERE profile_id <> old_profile
-              AND old_profile IN (SELECT profile_id FROM _idg_new)
-              AND old_profile NOT IN (SELECT old_id FROM _idg_absorbed)""",
+              AND old_profile IN (SELECT profile_id FROM {prefix}_new)
+              AND old_profile NOT IN (SELECT old_id FROM {prefix}_absorbed)""",
             "profile_changes",
         ),
         SqlStep(
-            """UPDATE profile_aliases SET profile_id = a.target
-            FROM _idg_absorbed a WHERE profile_aliases.profile_id = a.old_id""",
+            f"""UPDATE profile_aliases SET profile_id = a.target
+            FROM {prefix}_absorbed a WHERE profile_aliases.profile_id = a.old_id""",
             "profile_aliases (repointed)",
         ),
         SqlStep(
-            """INSERT INTO profile_aliases SELECT old_id, target FROM _idg_absorbed
+            f"""INSERT INTO profile_aliases SELECT old_id, target FROM {prefix}_absorbed
             ON CONFLICT DO UPDATE SET profile_id = excluded.profile_id""",
             "profile_aliases",
         ),
         SqlStep(
-            "DELETE FROM profile_aliases WHERE old_id IN (SELECT profile_id FROM _idg_new)",
+            f"DELETE FROM profile_aliases WHERE old_id IN (SELECT profile_id FROM {prefix}_new)",
             "profile_aliases (revived)",
         ),
         # Nodes: changed ones updated, new ones inserted.
         SqlStep(
-            """UPDATE identity_nodes SET component = n.component, profile_id = n.profile_id, shared = n.shared
-            FROM (SELECT k, component, profile_id, shared FROM _idg_new
+            f"""UPDATE identity_nodes
+            SET component = n.component, profile_id = n.profile_id, shared = n.shared
+            FROM (SELECT k, component, profile_id, shared FROM {prefix}_new
                   WHERE old_component IS NOT NULL
                     AND (component <> old_component OR profile_id <> old_profile OR shared <> old_shared)) n
             WHERE identity_nodes.k = n.k""",
             "identity_nodes (changed)",
         ),
         SqlStep(
-            """INSERT INTO identity_nodes
-            SELECT k, type, value, first_seq, shared, component, profile_id FROM _idg_new
+            f"""INSERT INTO identity_nodes
+            SELECT k, type, value, first_seq, shared, component, profile_id FROM {prefix}_new
             WHERE old_component IS NULL""",
             "identity_nodes (new)",
         ),
         SqlStep(
-            """UPDATE identity_edges SET linking = v.linking, reason = v.reason, shared = v.shared
-            FROM (SELECT a, b, linking, reason, shared FROM _idg_verdict
+            f"""UPDATE identity_edges SET linking = v.linking, reason = v.reason, shared = v.shared
+            FROM (SELECT a, b, linking, reason, shared FROM {prefix}_verdict
                   WHERE NOT new AND (linking IS DISTINCT FROM old_linking
                                      OR reason IS DISTINCT FROM old_reason
                                      OR shared IS DISTINCT FROM old_shared)) v
@@ -331,10 +333,10 @@ def write_steps(hi: int) -> list[SqlStep]:
             "identity_edges (verdicts)",
         ),
         SqlStep(
-            """INSERT INTO identity_edges
+            f"""INSERT INTO identity_edges
             SELECT v.a, v.b, v.a_type, v.a_value, v.b_type, v.b_value, n.seq, n.message_id, n.kind,
                    v.linking, v.reason, v.shared, v.cut
-            FROM _idg_verdict v JOIN _idg_benew n USING (a, b) WHERE v.new""",
+            FROM {prefix}_verdict v JOIN {prefix}_benew n USING (a, b) WHERE v.new""",
             "identity_edges (new)",
         ),
     ]

@@ -6,8 +6,8 @@ A rebuild extracts identifiers, forms edges and recomputes components in SQL. A 
 the batch once and extracts the same identifiers, refusals and edges in Python; instead of
 scanning the node and edge tables for the graph around the batch and recomputing it in some
 thirty SQL statements, the slice comes from `GraphIndex` and `stitch` recomputes it; the outcome
-goes back as the temporary tables the SQL would have made, so that `write_steps` writes the
-tables exactly as after SQL, and the index follows.
+goes back as Arrow tables shaped like the temporary tables the SQL would have made, so that
+`write_steps` writes the tables exactly as after SQL, and the index follows.
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ from tailor.identity.live_extract import batch_graph, drop_collisions, extract, 
 from tailor.identity.normalise import IdentifierNormaliser
 from tailor.identity.stitch import Edge, Node, Outcome, stitch
 from tailor.process.stage import run_steps
+from tailor.store.database import registered
 
 log = logging.getLogger(__name__)
+
+_LIVE = "_idg_live"
+"""The prefix of the names a live batch's outcome is registered under for `write_steps`."""
 
 _BATCH_EDGE_COLUMNS = "a, b, a_type, a_value, b_type, b_value, seq, reason, cut"
 
@@ -104,10 +108,8 @@ def apply_live(
         (a, b) not in stored_pairs
         for a, b in zip(batch_edges["a"].to_pylist(), batch_edges["b"].to_pylist(), strict=True)
     ]
-    new, absorbed, verdict = _tables(outcome)  # noqa: RUF059 (all three are read by the SQL below)
-    benew = batch_edges.filter(pa.array(fresh, pa.bool_()))  # noqa: F841 (read by the SQL below)
-    for name in ("new", "absorbed", "verdict", "benew"):
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE _idg_{name} AS SELECT * FROM {name}")
+    new, absorbed, verdict = _tables(outcome)
+    benew = batch_edges.filter(pa.array(fresh, pa.bool_()))
     log.debug(
         "%s: identifiers, evidence and slice (%d nodes, %d edges) in %.1f ms; merge rules in %.1f ms",
         stage,
@@ -117,7 +119,10 @@ def apply_live(
         1000 * (time.perf_counter() - started),
     )
     idle = _idle_writes(outcome, fresh)
-    run_steps(cur, stage, [step for step in write_steps(hi) if step.output not in idle])
+    # Read by the write steps where they are (registered, not copied into temporary tables).
+    outcome_tables = {"new": new, "absorbed": absorbed, "verdict": verdict, "benew": benew}
+    with registered(cur, **{f"{_LIVE}_{name}": table for name, table in outcome_tables.items()}):
+        run_steps(cur, stage, [step for step in write_steps(hi, _LIVE) if step.output not in idle])
 
     started = time.perf_counter()
     index.apply_nodes(
