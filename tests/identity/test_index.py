@@ -173,7 +173,7 @@ def test_identifier_fields_that_are_not_strings_are_read_as_a_rebuild_reads_them
     assert _replay_by_scanning(graph.rt, heads, 1000) == live
 
 
-def test_a_profiles_keys_through_the_index_are_those_of_the_tables(tight: Graph) -> None:
+def test_a_profiles_identifiers_through_the_index_are_those_of_the_tables(tight: Graph) -> None:
     graph = tight
     graph.send(identify("u1", "a1", email="one@example.org"), identify("u2", "b1", email="two@example.org"))
     graph.send(page("a2", "u1"), page("b2", "u2"))  # the index is loaded here
@@ -183,18 +183,27 @@ def test_a_profiles_keys_through_the_index_are_those_of_the_tables(tight: Graph)
     assert stage._index is not None
     service = IdentityService(graph.rt.db, graph.proc, stage)
     scanned = {
-        p: sorted(int(k) for k in ks)
-        for p, ks in graph.rt.db.execute("SELECT profile_id, list(k) FROM identity_nodes GROUP BY 1")
+        p: sorted((int(k), t, v, int(f)) for k, t, v, f in rows)
+        for p, rows in graph.rt.db.execute(
+            "SELECT profile_id, list((k, type, value, first_seq)) FROM identity_nodes GROUP BY 1"
+        )
     }
-    assert {p: service.keys(p) for p in scanned} == scanned
-    assert service.keys("prof_0123456789abcdef") == []
-    assert service.keys("not-a-profile-id") == []
-    # While a batch's outcome is in the index but not committed, the committed keys are still found.
+    assert {p: service.nodes(p) for p in scanned} == scanned
+    assert service.nodes("prof_0123456789abcdef") == []
+    assert service.nodes("not-a-profile-id") == []
+    # While a batch's outcome is in the index but not committed, the committed profile is read:
+    # here the rows of one profile as if an uncommitted batch had moved them to another, and a
+    # node of another profile as if it had moved in.
     index = stage._index
-    one = service.resolve("user_id:u1")
-    rows = index.rows_of(np.array(scanned[one], np.uint64))
-    index._unsettled.append(rows)
-    index.profile.data[rows] = np.uint64(1)  # as if an uncommitted batch had moved them away
-    assert service.keys(one) == scanned[one]
-    stage._index = None  # not loaded: the keys come from a scan
-    assert {p: service.keys(p) for p in scanned} == scanned
+    one, two = service.resolve("user_id:u1"), service.resolve("user_id:u2")
+    rows = index.rows_of(np.array([n[0] for n in scanned[one]] + [scanned[two][0][0]], np.uint64))
+    before = index.profile.data[rows].copy()
+    index._unsettled.append((rows, before))
+    index.profile.data[rows[:-1]] = np.uint64(1)
+    index.profile.data[rows[-1]] = np.uint64(int(one[5:], 16))
+    assert service.nodes(one) == scanned[one]
+    assert service.nodes(two) == scanned[two]
+    index.profile.data[rows] = before
+    index.settle()
+    stage._index = None  # not loaded: the identifiers come from a scan
+    assert {p: service.nodes(p) for p in scanned} == scanned

@@ -276,7 +276,7 @@ def test_no_byte_of_the_person_is_left_in_the_data_directory(tmp_path: Path) -> 
         rt.db.checkpoint()
         before = _scan(path)
         indexes = set(rt.db.execute("SELECT table_name, index_name FROM duckdb_indexes()"))
-        assert ("identity_nodes", "identity_nodes_k") in indexes
+        assert ("segment_members", "segment_members_profile") in indexes  # an ART index is scanned too
         # The positive control: the scan does find her where she is.
         assert any(k.startswith("tailor.duckdb:") for k in before), before
         assert any(k.startswith("staging/") for k in before), before

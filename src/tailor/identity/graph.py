@@ -25,19 +25,20 @@ import time
 from collections.abc import Mapping
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from tailor.identity.components import DEFAULT_LIMITS, SHARED_TYPES, component_steps
 from tailor.identity.extract import extraction_steps, register_normaliser
 from tailor.identity.index import GraphIndex
 from tailor.identity.live import apply_live
+from tailor.identity.live_extract import Normalised
 from tailor.identity.normalise import IdentifierNormaliser, default_normaliser
 from tailor.identity.record_matching import MATCH_DDL
 from tailor.process.stage import Batch, PyStep, SqlStep, run_steps
 from tailor.store.database import Database, run
 
 log = logging.getLogger(__name__)
-
-_KEY_FILTER_MAX = 5000
 
 _PROFILE_ID = re.compile("prof_[0-9a-f]{16}")
 
@@ -124,22 +125,16 @@ CREATE TABLE IF NOT EXISTS profile_aliases (
 CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FROM identity_nodes;
 """
 
-# A live batch changes a few nodes and edges of tables with millions of rows. Without an index each
-# UPDATE scans the table for them; with these ART indexes a join with a small batch-side table is
-# pushed down as a key filter and DuckDB reads the rows through the index (a lookup by key, such as
-# a profile lookup by identifier, too). There is no index on `identity_nodes.profile_id`: DuckDB
-# turns an UPDATE of an indexed column into a delete and an insert, and at 1M profiles that index
-# cost a live batch 20-40 ms in its UPDATE and 10-300 ms in its commit (the first batches after
-# a start most). One person's identifiers are found through the in-memory index instead
-# (`IdentityGraph.profile_keys`), or by a scan where it is not loaded.
-_INDEXED = {
-    "identity_nodes_k": "identity_nodes (k)",
-    "identity_edges_a": "identity_edges (a)",
-}
-_INDEXES = "; ".join(f"CREATE INDEX IF NOT EXISTS {name} ON {on}" for name, on in _INDEXED.items())
-_DROP_INDEXES = "; ".join(f"DROP INDEX IF EXISTS {name}" for name in _INDEXED)
-_RETIRED_INDEXES = "DROP INDEX IF EXISTS identity_nodes_profile"
-"""Indexes that stores made by earlier versions have and this one no longer keeps."""
+# No ART index on the graph's tables. DuckDB's commit of keys added to an ART costs 10-160 ms for
+# the first few dozen commits after each start or checkpoint (at 4.9M identifiers: 46, 29, 21 ...
+# ms for 150 keys), and an UPDATE of an indexed column is a delete and an insert (the index on
+# `profile_id` cost a batch 20-40 ms more); a live batch's UPDATEs scan instead (~15 ms at 1M
+# people). One person's reads go through the stage's in-memory index (`profile_nodes`,
+# `profile_of`), or scan where it is not loaded. Stores made by earlier versions lose theirs.
+_RETIRED_INDEXES = "; ".join(
+    f"DROP INDEX IF EXISTS {name}"
+    for name in ("identity_nodes_k", "identity_nodes_profile", "identity_edges_a")
+)
 
 NODE_KEY = "md5_number_lower({t} || ':' || {v})"
 """SQL for an identifier's key, from its type and normalised value."""
@@ -346,6 +341,7 @@ class IdentityGraph:
         self.normaliser = default_normaliser() if normaliser is None else normaliser
         self.limits = dict(limits)
         self.in_memory_index = in_memory_index
+        self._normalised = Normalised(self.normaliser)
         self._function: str | None = None
         self._owner: duckdb.DuckDBPyConnection | None = None
         self._index: GraphIndex | None = None
@@ -356,7 +352,6 @@ class IdentityGraph:
         """Creates the identity tables and registers the normalisation function."""
         db.ddl(_DDL)
         db.ddl(_RETIRED_INDEXES)
-        db.ddl(_INDEXES)
         # Matches come from the record-matching stage; the table exists even when it does not run.
         db.ddl(MATCH_DDL)
         self._function, self._owner = register_normaliser(db, self.normaliser)
@@ -369,7 +364,7 @@ class IdentityGraph:
         # from tables with ART indexes took minutes (over four at 4.9M identifiers), a new table none.
         for table in TABLES:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
-        run(cur, _DDL + _INDEXES)
+        run(cur, _DDL)
 
     def steps(self, batch: Batch) -> list[SqlStep]:
         """None: the stage's SQL runs in `apply`, around the reads of its in-memory index."""
@@ -399,40 +394,26 @@ class IdentityGraph:
             self._index = None  # it may hold part of a batch that will be rolled back
             raise
 
-    def prepare(self, batch: Batch) -> None:
-        """Before a rebuild's transaction: drops the ART indexes of its (empty) tables.
-
-        DuckDB maintaining them over a rebuild's millions of rows made its commit take over 20 s
-        at 4.9M identifiers; building them after the commit (`committed`) takes a few seconds.
-        """
-        if batch.full and self._db is not None:
-            self._db.ddl(_DROP_INDEXES)
-
     def committed(self, batch: Batch) -> None:
-        """After a batch's commit: the in-memory index is settled; after a rebuild's, the indexes
-        `prepare` dropped are built.
-
-        Should the process stop first, `setup` builds them at the next start; until then reads
-        scan, with the same results.
-        """
+        """After a batch's commit: what the in-memory index took from it is now in the tables."""
         index = self._index
         if index is not None:
             index.settle()
-        if batch.full and self._db is not None:
-            self._db.ddl(_INDEXES)
 
-    def profile_keys(self, profile_id: str) -> tuple[GraphIndex, list[int]] | None:
-        """Candidate keys of one profile's identifiers from the in-memory index, or None when it is
-        not loaded (then a reader scans `identity_nodes`).
+    def profile_nodes(self, profile_id: str) -> tuple[GraphIndex, pa.Table] | None:
+        """A profile's identifiers as committed (k, type, value, first_seq) from the in-memory index,
+        or None when it is not loaded (a reader then scans `identity_nodes`).
 
-        The candidates hold every key the committed tables have in the profile, and perhaps others:
-        a reader keeps those whose committed `profile_id` is the profile's, and checks that the
-        index it was given is still the stage's (`index_is`) once it has read.
+        A reader checks, once it has read what it needs, that the index is still the stage's
+        (`index_is`): a split, a rebuild or a failed batch replaces it.
         """
         index = self._index
-        if index is None or not _PROFILE_ID.fullmatch(profile_id):
+        if index is None:
             return None
-        return index, index.profile_keys(int(profile_id[5:], 16)).tolist()
+        if not _PROFILE_ID.fullmatch(profile_id):
+            return index, index.node_table(np.empty(0, np.int64)).select(["k", "type", "value", "first_seq"])
+        rows = index.committed_rows(int(profile_id[5:], 16))
+        return index, index.node_table(rows).select(["k", "type", "value", "first_seq"])
 
     def index_is(self, index: GraphIndex) -> bool:
         """Whether `index` is still the stage's (a split, a rebuild or a failed batch replaces it)."""
@@ -472,13 +453,7 @@ class IdentityGraph:
         index = self._index
         if index is None or self._index_at != batch.lo:
             index = self.load_index(cur)
-        # DuckDB reads a join's few hundred keys through the ART indexes only when it may push them
-        # down as a filter: by default up to 50, fewer than a batch often updates.
-        cur.execute(f"SET SESSION dynamic_or_filter_threshold = {_KEY_FILTER_MAX}")
-        try:
-            apply_live(cur, self.name, batch.hi, index, self.limits, self.normaliser)
-        finally:
-            cur.execute("RESET dynamic_or_filter_threshold")
+        apply_live(cur, self.name, batch.hi, index, self.limits, self._normalised)
         # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.
         self._index_at = batch.hi
 

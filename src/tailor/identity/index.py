@@ -69,32 +69,40 @@ class _Column:
 
 
 class _Strings:
-    """An append-only column of strings in Arrow chunks, gathered by global row number."""
+    """An append-only column of strings in Arrow chunks, gathered by global row number.
+
+    The chunks and their first rows are one attribute, replaced whole on each append, so that a
+    reader in another thread (`GraphIndex.committed_rows` and `node_table`) sees a consistent pair.
+    """
 
     def __init__(self, first: pa.Array) -> None:
-        self.chunks: list[pa.Array] = [first]
-        self.starts = [0]
+        self._parts: tuple[list[pa.Array], list[int]] = ([first], [0])
         self.n = len(first)
 
     def append(self, values: pa.Array) -> None:
         if not len(values):
             return
-        self.chunks.append(values)
-        self.starts.append(self.n)
+        chunks, starts = self._parts
+        chunks, starts = [*chunks, values], [*starts, self.n]
+        if len(chunks) > _MAX_CHUNKS:
+            chunks, starts = [chunks[0], pa.concat_arrays(chunks[1:])], [0, starts[1]]
+        self._parts = (chunks, starts)
         self.n += len(values)
-        if len(self.chunks) > _MAX_CHUNKS:
-            tail = pa.concat_arrays(self.chunks[1:])
-            self.chunks, self.starts = [self.chunks[0], tail], [0, self.starts[1]]
+
+    @property
+    def chunks(self) -> list[pa.Array]:
+        return self._parts[0]
 
     def take(self, rows: I64) -> pa.Array:
         if not len(rows):
             return pa.array([], pa.string())
-        which = np.searchsorted(np.asarray(self.starts), rows, side="right") - 1
+        chunks, starts = self._parts
+        which = np.searchsorted(np.asarray(starts), rows, side="right") - 1
         parts: list[pa.Array] = []
         order: list[I64] = []
         for c in np.unique(which):
             at = np.flatnonzero(which == c)
-            parts.append(self.chunks[c].take(pa.array(rows[at] - self.starts[c])))
+            parts.append(chunks[c].take(pa.array(rows[at] - starts[c])))
             order.append(at)
         gathered = pa.concat_arrays(parts)
         return gathered.take(pa.array(np.argsort(np.concatenate(order), kind="stable")))
@@ -132,7 +140,8 @@ class GraphIndex:
         self._sorted_k: U64 = keys[order]
         self._sorted_row: I64 = order.astype(np.int64)
         self._recent: dict[int, int] = {}
-        self._unsettled: list[I64] = []
+        self._unsettled: list[tuple[I64, U64]] = []
+        self._committed = n
         self.ring = _Column(np.int64, np.arange(n, dtype=np.int64))
         self._link_rings(np.arange(n, dtype=np.int64), self.component.view)
 
@@ -247,22 +256,25 @@ class GraphIndex:
         edges = np.unique(np.concatenate(halves) >> 1) if halves else np.empty(0, np.int64)
         return Slice(known, nodes, edges)
 
-    def profile_keys(self, profile: int) -> U64:
-        """The keys of the nodes of a profile (by its id's number), and of every node a batch not yet
-        committed has changed, which the committed tables may still hold in it.
+    def committed_rows(self, profile: int) -> I64:
+        """The rows of the nodes the committed tables have in a profile (by its id's number).
 
-        Safe to call from another thread while a batch is applied: a row is recorded as unsettled
-        before it changes, and read here after the profiles, so a row whose change was seen here
-        is among the unsettled. The caller filters the keys by the committed `profile_id`.
+        Safe to call from another thread while a batch is applied: the batch records the rows it
+        changes with their profiles before changing them, and they are read here after the
+        profiles, so every changed row read here is among them; rows the batch added are past the
+        committed ones.
         """
-        rows = np.flatnonzero(self.profile.view == np.uint64(profile))
-        unsettled = list(self._unsettled)
-        if unsettled:
-            rows = np.union1d(rows, np.concatenate(unsettled))
-        return np.asarray(self.k.data[rows], np.uint64)
+        committed = self._committed
+        number = np.uint64(profile)
+        rows = np.flatnonzero(self.profile.data[:committed] == number)
+        # The earliest record of a row holds its committed profile: applied last.
+        for changed, before in reversed(list(self._unsettled)):
+            rows = np.union1d(np.setdiff1d(rows, changed), changed[before == number])
+        return rows.astype(np.int64)
 
     def settle(self) -> None:
         """After the batch whose outcome the index took has committed."""
+        self._committed = self.k.n
         self._unsettled = []
 
     # -- the slice as Arrow tables -----------------------------------------------------------------
@@ -322,8 +334,10 @@ class GraphIndex:
         `nodes` has k, type, value, first_seq, shared, component and profile (the profile id's
         number) of each; rows whose key is not yet a node are appended.
         """
-        # Recorded before they change, for readers in other threads (`profile_keys`).
-        self._unsettled.append(np.asarray(slice_rows, np.int64))
+        # Their committed profiles, kept before they change for readers in other threads
+        # (`committed_rows`) until the batch commits (`settle`).
+        rows_before = np.asarray(slice_rows, np.int64)
+        self._unsettled.append((rows_before, self.profile.data[rows_before].copy()))
         keys = nodes.column("k").to_numpy()
         rows = self.rows_of(keys)
         new = np.flatnonzero(rows < 0)

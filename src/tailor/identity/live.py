@@ -23,8 +23,7 @@ import pyarrow as pa
 
 from tailor.identity.components import SHARED_TYPES, write_steps
 from tailor.identity.index import I64, GraphIndex
-from tailor.identity.live_extract import batch_graph, drop_collisions, extract, write_evidence
-from tailor.identity.normalise import IdentifierNormaliser
+from tailor.identity.live_extract import Normalised, batch_graph, drop_collisions, extract, write_evidence
 from tailor.identity.stitch import Edge, Node, Outcome, stitch
 from tailor.process.stage import run_steps
 from tailor.store.database import registered
@@ -67,11 +66,11 @@ def apply_live(
     hi: int,
     index: GraphIndex,
     limits: Mapping[str, int],
-    normaliser: IdentifierNormaliser,
+    normalised: Normalised,
 ) -> None:
     """Folds the batch (the view `batch_events`) into the graph and the index."""
     started = time.perf_counter()
-    ex = extract(cur, normaliser, hi)
+    ex = extract(cur, normalised, hi)
     keys = [*ex.keys, *(m[0] for m in ex.matches), *(m[1] for m in ex.matches)]
     part = index.slice(np.array(keys, np.uint64))
     # A key that names another value than its node's collides: reported and kept apart.

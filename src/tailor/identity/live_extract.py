@@ -108,7 +108,30 @@ class Extracted:
     """Probabilistic matches found at this batch (`_idg_m`)."""
 
 
-def extract(cur: duckdb.DuckDBPyConnection, normaliser: IdentifierNormaliser, hi: int) -> Extracted:
+class Normalised:
+    """Outcomes of `normalise_lists` by (type, raw value), remembered across live batches: returning
+    people bring the same identifiers again, and a phone number costs `phonenumbers` ~0.2 ms."""
+
+    def __init__(self, normaliser: IdentifierNormaliser, size: int = 200_000) -> None:
+        self.normaliser = normaliser
+        self._size = size
+        self._memo: dict[tuple[str, str], tuple[str | None, str | None, str | None]] = {}
+
+    def outcomes(self, pairs: list[tuple[str, str]]) -> list[tuple[str | None, str | None, str | None]]:
+        """(value, reason, kept as) of each distinct (type, raw value)."""
+        memo = self._memo
+        missing = [p for p in pairs if p not in memo]
+        if missing:
+            if len(memo) + len(missing) > self._size:
+                memo.clear()
+            values, reasons, kept = normalise_lists(
+                self.normaliser, [m[0] for m in missing], [m[1] for m in missing]
+            )
+            memo.update(zip(missing, zip(values, reasons, kept, strict=True), strict=True))
+        return [memo[p] for p in pairs]
+
+
+def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> Extracted:
     """Reads the batch once and extracts its identifiers (what `extraction_steps` builds in SQL)."""
     texts = _Texts()
     events: dict[int, tuple[str, str]] = {}
@@ -142,10 +165,9 @@ def extract(cur: duckdb.DuckDBPyConnection, normaliser: IdentifierNormaliser, hi
     texts.resolve(cur, raws)
 
     distinct = list(dict.fromkeys((r[1], r[2]) for r in raws))
-    values, reasons, kept_as = normalise_lists(normaliser, [d[0] for d in distinct], [d[1] for d in distinct])
     keyed: dict[tuple[str, str], tuple[int, int] | str] = {}
     keys: dict[int, tuple[str, str, int]] = {}
-    for pair, value, reason, kept in zip(distinct, values, reasons, kept_as, strict=True):
+    for pair, (value, reason, kept) in zip(distinct, normalised.outcomes(distinct), strict=True):
         if value is None:
             keyed[pair] = reason or ""
             continue
