@@ -11,6 +11,7 @@ copy behind: secure_delete zeroes the freed pages and the write-ahead log is tru
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import duckdb
 from tailor.channels.outbox import MESSAGE_COLUMNS, Outbox, message_from_row
 from tailor.channels.store import MESSAGING_FILE, connect, transaction
 from tailor.channels.suppression import hashed_address
+from tailor.exceptions import StoreError
 
 _PEOPLE = """SELECT (SELECT list(profile_id) FROM _pp_profiles),
                     (SELECT list(value) FROM _pp_keys WHERE type IN ('email', 'phone'))"""
@@ -39,8 +41,7 @@ class MessagingRecords:
         if not messaging.exists():
             return None
         profiles, addresses = cur.execute(_PEOPLE).fetchone() or (None, None)
-        conn = connect(messaging)
-        conn.execute("PRAGMA secure_delete=ON")
+        conn = connect(messaging)  # zeroes what it deletes (secure_delete)
         return conn, list(profiles or []), list(addresses or [])
 
     def export(self, cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -86,10 +87,22 @@ class MessagingRecords:
                         (hashed_address(conn, address), address),
                     )
                     conn.execute("DELETE FROM suppressions WHERE address = ?", (address,))
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _truncate_log(conn)
         finally:
             conn.close()
         return count
+
+
+def _truncate_log(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """Copies the write-ahead log into the database and empties it, so that no earlier page image
+    holding the person is left in it. SQLite answers busy, without waiting, when another
+    connection is in the middle of a checkpoint or a write: tried again for up to ~5 s."""
+    for _ in range(attempts):
+        (busy, _log, _done) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        time.sleep(0.1)
+    raise StoreError("messaging.sqlite: its write-ahead log could not be emptied after an erasure; retry it")
 
 
 def _json(values: list[str]) -> str:

@@ -106,8 +106,9 @@ SCHEMA = [
 def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """Opens the messaging database in WAL mode with explicit transactions (`BEGIN IMMEDIATE`).
 
-    In WAL mode synchronous=NORMAL survives a killed process (every commit is in the OS's page
-    cache when it returns) but may lose the last commits at a power cut; FULL syncs every commit.
+    Freed content is zeroed (`secure_delete`). In WAL mode synchronous=NORMAL survives a killed
+    process (every commit is in the OS's page cache when it returns) but may lose the last commits
+    at a power cut; FULL syncs every commit.
     """
     if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
         raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
@@ -115,6 +116,9 @@ def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     conn.execute("PRAGMA busy_timeout=10000")
+    # Every connection zeroes what it deletes or rewrites: a row updated by the dispatcher must not
+    # leave its old copy in a page's free space, where an erasure of its person cannot reach it.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 

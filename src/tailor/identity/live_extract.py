@@ -168,10 +168,9 @@ def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> 
     keyed: dict[tuple[str, str], tuple[int, int] | str] = {}
     keys: dict[int, tuple[str, str, int]] = {}
     for pair, (value, reason, kept) in zip(distinct, normalised.outcomes(distinct), strict=True):
-        if value is None:
+        if value is None or kept is None:  # kept as a type whenever there is a value
             keyed[pair] = reason or ""
             continue
-        assert kept is not None
         k = node_key(kept, value)
         priority = _RANK.get(kept, len(PRIORITY))
         keyed[pair] = (k, priority)
