@@ -90,7 +90,8 @@ async def trait_history(request: Request) -> Response:
     trait = request.path_params["trait"]
 
     def read(pid: str) -> dict[str, Any]:
-        return {"trait": trait, "history": view.history(db, service.keys(service.resolve_id(pid)), trait)}
+        _, nodes = service.current(pid)
+        return {"trait": trait, "history": view.history(db, [n[0] for n in nodes], trait)}
 
     return await _by_id(request, read)
 

@@ -129,8 +129,8 @@ CREATE VIEW IF NOT EXISTS identity_profiles AS SELECT type, value, profile_id FR
 # the first few dozen commits after each start or checkpoint (at 4.9M identifiers: 46, 29, 21 ...
 # ms for 150 keys), and an UPDATE of an indexed column is a delete and an insert (the index on
 # `profile_id` cost a batch 20-40 ms more); a live batch's UPDATEs scan instead (~15 ms at 1M
-# people). One person's reads go through the stage's in-memory index (`profile_nodes`,
-# `profile_of`), or scan where it is not loaded. Stores made by earlier versions lose theirs.
+# people). One person's identifiers are read from the stage's in-memory index (`profile_nodes`),
+# or by a scan where it is not loaded. Stores made by earlier versions lose their indexes.
 _RETIRED_INDEXES = "; ".join(
     f"DROP INDEX IF EXISTS {name}"
     for name in ("identity_nodes_k", "identity_nodes_profile", "identity_edges_a")
@@ -454,7 +454,6 @@ class IdentityGraph:
         if index is None or self._index_at != batch.lo:
             index = self.load_index(cur)
         apply_live(cur, self.name, batch.hi, index, self.limits, self._normalised)
-        # No cleanup: a live batch's temporary tables are small, and the next batch replaces them.
         self._index_at = batch.hi
 
     def override_steps(self, override_id: str, hi: int) -> list[SqlStep | PyStep]:

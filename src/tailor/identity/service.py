@@ -220,12 +220,18 @@ class IdentityService:
 
     def resolve_id(self, profile_id: str) -> str:
         """A profile id as it is now: itself, or the profile that absorbed it."""
-        if self.keys(profile_id):
-            return profile_id
+        return self.current(profile_id)[0]
+
+    def current(self, profile_id: str) -> tuple[str, list[tuple[int, str, str, int]]]:
+        """A (current or absorbed) profile id as it is now, with its identifiers (see `nodes`)."""
+        nodes = self.nodes(profile_id)
+        if nodes:
+            return profile_id, nodes
         rows = self._db.execute("SELECT profile_id FROM profile_aliases WHERE old_id = ?", [profile_id])
         if not rows:
             raise NotFoundError(f"no profile {profile_id!r}")
-        return str(rows[0][0])
+        target = str(rows[0][0])
+        return target, self.nodes(target)
 
     def nodes(self, profile_id: str) -> list[tuple[int, str, str, int]]:
         """The (k, type, value, first seq) of a current profile's identifiers, by key; none for an id
@@ -259,7 +265,9 @@ class IdentityService:
 
     def identifiers(self, profile_id: str) -> list[Identifier]:
         """The identifiers of a profile, oldest first."""
-        nodes = self.nodes(profile_id)
+        return self._identifiers(self.nodes(profile_id))
+
+    def _identifiers(self, nodes: list[tuple[int, str, str, int]]) -> list[Identifier]:
         if not nodes:
             return []
         last = dict(
@@ -277,8 +285,8 @@ class IdentityService:
 
     def profile(self, profile_id: str) -> Profile:
         """The unified profile of a (current or absorbed) profile id."""
-        pid = self.resolve_id(profile_id)
-        hubs = f"SELECT h.seq FROM identity_event_hubs h WHERE h.k IN ({_keys(self.keys(pid))})"
+        pid, nodes = self.current(profile_id)
+        hubs = f"SELECT h.seq FROM identity_event_hubs h WHERE h.k IN ({_keys([n[0] for n in nodes])})"
         # The person's seqs are found once and then listed: the five reads below then skip every
         # row group of the log without one of them, instead of joining the hubs again each time.
         seqs = [int(s) for (s,) in self._db.execute(f"{hubs} LIMIT {_LISTED_SEQS + 1}")]
@@ -321,7 +329,7 @@ class IdentityService:
         return Profile(
             profile_id=pid,
             aliases=aliases,
-            identifiers=self.identifiers(pid),
+            identifiers=self._identifiers(nodes),
             events=int(count),
             first_seen=first,
             last_seen=last,
@@ -336,8 +344,8 @@ class IdentityService:
 
     def explain(self, profile_id: str) -> IdentityExplanation:
         """A profile's identifiers and every edge touching them, each with its evidence."""
-        pid = self.resolve_id(profile_id)
-        mine = _keys(self.keys(pid))
+        pid, nodes = self.current(profile_id)
+        mine = _keys([n[0] for n in nodes])
         rows = self._db.execute(
             f"""WITH touching AS (SELECT * FROM identity_edges WHERE a IN ({mine}) OR b IN ({mine})),
             seen AS (
@@ -387,7 +395,7 @@ class IdentityService:
                 [pid, pid],
             )
         ]
-        identifiers = self.identifiers(pid)
+        identifiers = self._identifiers(nodes)
         touched = {f"{e.a.type}:{e.a.value}" for e in edges} | {f"{e.b.type}:{e.b.value}" for e in edges}
         touched |= {f"{i.type}:{i.value}" for i in identifiers}
         overrides = [o for o in self.overrides() if o.a in touched or o.b in touched]
@@ -418,12 +426,12 @@ class IdentityService:
         The override is stored, the edges it cuts stop linking, and the profile's component is formed
         again at once; every later batch and every rebuild applies it too.
         """
-        pid = self.resolve_id(profile_id)
+        pid, nodes = self.current(profile_id)
         if (remove_edge is None) == (block is None):
             raise BadIdentifierError(
                 "a split needs exactly one of remove_edge (two identifiers) or block (one)"
             )
-        members = {(i.type, i.value) for i in self.identifiers(pid)}
+        members = {(t, v) for _, t, v, _ in nodes}
         if block is not None:
             a = self.parse(block)
             if a not in members:
