@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from tailor.demo.synth import SynthConfig, generate
 from tailor.identity import IdentityGraph
 from tailor.process import Processor
 from tailor.runtime import Runtime
+from tailor.store import open_database
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 Message = dict[str, Any]
@@ -65,7 +67,7 @@ class Graph:
             for t in (
                 "identity_nodes",
                 "identity_edges",
-                "identity_refusals",
+                "identity_refused_values",
                 "identity_profiles",
                 "identity_event_hubs",
             )
@@ -137,11 +139,19 @@ def test_junk_user_id_links_nothing_and_is_recorded(graph: Graph) -> None:
     graph.send(identify("null", "a1"), identify("null", "a2"), identify("undefined", "a3"))
     assert not graph.same(("anonymous_id", "a1"), ("anonymous_id", "a2"))
     assert graph.profile("user_id", "null") is None
-    refusals = graph.rt.db.execute("SELECT type, raw_value, reason, seq, events FROM identity_refusals")
+    refusals = graph.rt.db.execute("SELECT type, raw_value, reason, seq, events FROM identity_refused_values")
     assert sorted(refusals) == [
         ("user_id", "null", "blocked: 'null' is a blocked user_id value", 1, 2),
         ("user_id", "undefined", "blocked: 'undefined' is a blocked user_id value", 3, 1),
     ]
+    # Each later batch appends its own row; the view sums them, keeping the first evidence.
+    graph.send(identify("null", "a4"))
+    graph.send(identify("null", "a5"))
+    summed = graph.rt.db.execute(
+        "SELECT seq, last_seq, events FROM identity_refused_values WHERE raw_value = 'null'"
+    )
+    assert summed == [(1, 5, 4)]
+    assert graph.rt.db.execute("SELECT count(*) FROM identity_refusals WHERE raw_value = 'null'") == [(3,)]
 
 
 def test_email_in_traits_links_two_devices_of_one_person(graph: Graph) -> None:
@@ -362,3 +372,19 @@ def test_a_landline_is_kept_but_links_no_one(graph: Graph) -> None:
     edges = graph.rt.db.execute("SELECT reason FROM identity_edges WHERE b_type = 'landline'")
     why = "is a fixed-line number, shared by a household or an office, so it links no one"
     assert {r for (r,) in edges} == {f"landline +441614960000 {why}"}
+
+
+def test_a_store_with_refusals_keyed_by_value_keeps_them_once_appended(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    db.ddl(
+        """CREATE TABLE identity_refusals (type VARCHAR NOT NULL, raw_value VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL, seq BIGINT NOT NULL, message_id VARCHAR NOT NULL,
+        last_seq BIGINT NOT NULL, events BIGINT NOT NULL, PRIMARY KEY (type, raw_value));
+        INSERT INTO identity_refusals VALUES ('user_id', 'null', 'blocked', 3, 'm3', 9, 4)"""
+    )
+    IdentityGraph().setup(db)
+    IdentityGraph().setup(db)  # a second start finds nothing to change
+    db.execute("INSERT INTO identity_refusals VALUES ('user_id', 'null', 'blocked', 12, 'm12', 12, 1)")
+    summed = db.execute("SELECT * FROM identity_refused_values")
+    assert summed == [("user_id", "null", "blocked", 3, "m3", 12, 5)]
+    db.close()

@@ -20,7 +20,7 @@ from tests.identity.test_graph import Graph, Message, _messages, identify, page
 
 _COMPARED = {
     t: f"SELECT * FROM {t}"
-    for t in ("identity_nodes", "identity_edges", "identity_refusals", "identity_event_hubs")
+    for t in ("identity_nodes", "identity_edges", "identity_refused_values", "identity_event_hubs")
 }
 # Sightings are appended a row per batch: compared summed, as batches may be cut differently.
 _COMPARED["identity_sightings"] = "SELECT k, max(last_seq), sum(events) FROM identity_sightings GROUP BY k"
@@ -168,7 +168,7 @@ def test_identifier_fields_that_are_not_strings_are_read_as_a_rebuild_reads_them
     live = _state(graph.rt)
     assert ("crm_id", "9") in {(t, v) for _, t, v, *_ in live["identity_nodes"]}
     assert ("device_id", "12345") in {(t, v) for _, t, v, *_ in live["identity_nodes"]}
-    refused = {(t, v) for t, v, *_ in live["identity_refusals"]}
+    refused = {(t, v) for t, v, *_ in live["identity_refused_values"]}
     assert {("email", "5"), ("phone", '{"a":[1,2.5,true]}'), ("email", '["x@example.org"]')} <= refused
     assert _replay_by_scanning(graph.rt, heads, 1000) == live
 

@@ -178,7 +178,7 @@ def _state(runtime: Runtime) -> list[list[tuple[Any, ...]]]:
         "records",
         "identity_nodes",
         "identity_edges",
-        "identity_refusals",
+        "identity_refused_values",
         "profile_traits",
         "profile_computed",
         "segment_members (segment, profile_id)",
@@ -272,7 +272,7 @@ def _identity_summary(runtime: Runtime, truth: list[tuple[str, str, str]], conso
            FROM identity_edges GROUP BY 1 ORDER BY 1"""
     ):
         table.add_row(rule, f"{n:,}")
-    ((refused,),) = db.execute("SELECT count(*) FROM identity_refusals")
+    ((refused,),) = db.execute("SELECT count(*) FROM identity_refused_values")
     table.add_row("junk or invalid identifier values refused (null, test@test.com, ...)", f"{refused:,}")
     table.add_row(
         "scored against the ground truth (never ingested)",

@@ -354,10 +354,7 @@ def write_evidence(cur: duckdb.DuckDBPyConnection, ex: Extracted, graph: BatchGr
                 )
             }
         )
-        statements.append(
-            """INSERT INTO identity_refusals SELECT * FROM bad
-            ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, events = events + excluded.events"""
-        )
+        statements.append("INSERT INTO identity_refusals SELECT * FROM bad")
     if sightings.num_rows:
         statements.append("INSERT INTO identity_sightings SELECT * FROM sightings")
     if hubs.num_rows:
