@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 from tailor.identity import IdentityGraph
 from tailor.identity import index as index_module
 from tailor.identity.index import GraphIndex
+from tailor.identity.live_extract import node_key
 from tailor.identity.service import IdentityService
 from tailor.process import Processor
 from tailor.process.stage import Batch
@@ -207,3 +210,62 @@ def test_a_profiles_identifiers_through_the_index_are_those_of_the_tables(tight:
     index.settle()
     stage._index = None  # not loaded: the identifiers come from a scan
     assert {p: service.nodes(p) for p in scanned} == scanned
+
+
+def test_nodes_a_batch_changes_are_updated_by_row_id_and_by_key_once_a_row_id_is_stale(
+    graph: Graph, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph.send(identify(None, "c1", email="c@example.org"), page("c2"), page("d2"), page("e2"))
+    graph.send(page("c1"))  # a live batch: the index is loaded, with every node's row id
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    index = stage._index
+    assert index is not None
+    assert (index.table_row.view >= 0).all()
+    with caplog.at_level(logging.DEBUG, logger="tailor.process"):
+        graph.send(identify(None, "c2", email="c@example.org"))  # c2's node joins c1's profile
+    assert "identity_nodes (changed) by row id" in caplog.text
+    assert graph.same(("anonymous_id", "c1"), ("anonymous_id", "c2"))
+    _index_agrees_with_tables(graph.rt, stage)
+
+    # Row ids that no longer hold their nodes (as after rows deleted and the table compacted):
+    # the count shows it, the update goes by key, and the index stops trusting its row ids.
+    keys = [node_key("anonymous_id", "d2"), node_key("anonymous_id", "e2")]
+    rows = index.rows_of(np.array(keys, np.uint64))
+    index.table_row.data[rows] = index.table_row.data[rows[::-1]]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tailor.identity"):
+        graph.send(identify(None, "d2", email="c@example.org"))
+    assert "updating by key" in caplog.text
+    assert (index.table_row.view == -1).all()
+    assert graph.same(("anonymous_id", "c1"), ("anonymous_id", "d2"))
+    assert not graph.same(("anonymous_id", "c1"), ("anonymous_id", "e2"))
+    _index_agrees_with_tables(graph.rt, stage)
+
+
+def test_edges_whose_verdict_a_batch_changes_are_updated_by_row_id(
+    graph: Graph, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph.send(identify("mum", "ipad"), identify("dad", "laptop"))
+    graph.send(page("ipad"))  # a live batch: the index is loaded, with every edge's row id
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    index = stage._index
+    assert index is not None
+    assert (index.edge_table_row.view >= 0).all()
+    with caplog.at_level(logging.DEBUG, logger="tailor.process"):
+        graph.send(identify("son", "ipad"))  # the iPad is shared: its edge to mum stops linking
+    assert "identity_edges (verdicts) by row id" in caplog.text
+    assert not graph.same(("anonymous_id", "ipad"), ("user_id", "mum"))
+    _index_agrees_with_tables(graph.rt, stage)
+
+    graph.send(identify("dad", "laptop2"))
+    known = index.edge_table_row.view >= 0
+    index.edge_table_row.data[: len(known)][known] += 1  # none holds its edge any more
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tailor.identity"):
+        graph.send(identify("grandma", "laptop"))  # the laptop is shared now
+    assert "updating by key" in caplog.text
+    assert not graph.same(("anonymous_id", "laptop"), ("user_id", "dad"))
+    assert graph.same(("anonymous_id", "laptop2"), ("user_id", "dad"))
+    _index_agrees_with_tables(graph.rt, stage)

@@ -135,6 +135,10 @@ class GraphIndex:
         self.shared = _Column(np.bool_, nodes.column("shared").to_numpy(zero_copy_only=False))
         self.component = _Column(np.uint64, nodes.column("component").to_numpy())
         self.profile = _Column(np.uint64, nodes.column("profile").to_numpy())
+        # Each node's row id in `identity_nodes` as loaded, -1 where not known (added since, or
+        # forgotten): an UPDATE of a few nodes fetches them by row id instead of scanning every key.
+        table_row = nodes.column("table_row").to_numpy() if "table_row" in nodes.column_names else None
+        self.table_row = _Column(np.int64, np.full(n, -1, np.int64) if table_row is None else table_row)
         keys = self.k.view
         order = np.argsort(keys, kind="stable")
         self._sorted_k: U64 = keys[order]
@@ -154,6 +158,8 @@ class GraphIndex:
         self.linking = _Column(np.bool_, edges.column("linking").to_numpy(zero_copy_only=False))
         self.edge_shared = _Column(np.bool_, edges.column("shared").to_numpy(zero_copy_only=False))
         self.cut = _Column(np.bool_, edges.column("cut").to_numpy(zero_copy_only=False))
+        edge_row = edges.column("table_row").to_numpy() if "table_row" in edges.column_names else None
+        self.edge_table_row = _Column(np.int64, np.full(m, -1, np.int64) if edge_row is None else edge_row)
         reasons = edges.column("reason")
         present = np.flatnonzero(pc.is_valid(reasons).to_numpy(zero_copy_only=False))
         texts = reasons.take(pa.array(present)).to_pylist()
@@ -169,9 +175,12 @@ class GraphIndex:
         """The index of the graph as the cursor's transaction sees it."""
         profile = PROFILE_HEX.format("profile_id")
         nodes = cur.sql(
-            f"SELECT k, type, value, first_seq, shared, component, {profile} AS profile FROM identity_nodes"
+            f"""SELECT k, type, value, first_seq, shared, component, {profile} AS profile, rowid AS table_row
+            FROM identity_nodes"""
         ).to_arrow_table()
-        edges = cur.sql("SELECT a, b, seq, linking, reason, shared, cut FROM identity_edges").to_arrow_table()
+        edges = cur.sql(
+            "SELECT a, b, seq, linking, reason, shared, cut, rowid AS table_row FROM identity_edges"
+        ).to_arrow_table()
         return cls(nodes, edges)
 
     def _codes(self, types: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.uint8]:
@@ -205,9 +214,10 @@ class GraphIndex:
     def nbytes(self) -> int:
         """The memory the index holds, in bytes (capacity included)."""
         columns = [
-            self.k, self.type, self.first_seq, self.shared, self.component, self.profile, self.ring,
+            self.k, self.type, self.first_seq, self.shared, self.component, self.profile, self.table_row,
+            self.ring,
             self.first_half, self.edge_a, self.edge_b, self.edge_seq, self.linking, self.edge_shared,
-            self.cut, self.next_half,
+            self.cut, self.next_half, self.edge_table_row,
         ]  # fmt: skip
         total = sum(c.data.nbytes for c in columns) + self._sorted_k.nbytes + self._sorted_row.nbytes
         total += sum(c.nbytes for c in self.value.chunks)
@@ -271,6 +281,12 @@ class GraphIndex:
         for changed, before in reversed(list(self._unsettled)):
             rows = np.union1d(np.setdiff1d(rows, changed), changed[before == number])
         return rows.astype(np.int64)
+
+    def forget_table_rows(self) -> None:
+        """When a row id was found not to hold its node or edge any more (rows deleted and the table
+        compacted): nodes and edges are updated by key from now on, until the next load."""
+        self.table_row.data[:] = -1
+        self.edge_table_row.data[:] = -1
 
     def settle(self) -> None:
         """After the batch whose outcome the index took has committed."""
@@ -351,6 +367,7 @@ class GraphIndex:
             self.shared.append(np.zeros(len(new), np.bool_))
             self.component.append(np.zeros(len(new), np.uint64))
             self.profile.append(np.zeros(len(new), np.uint64))
+            self.table_row.append(np.full(len(new), -1, np.int64))  # known once committed, not kept
             self.ring.append(np.arange(start, start + len(new), dtype=np.int64))
             self.first_half.append(np.full(len(new), -1, np.int64))
             rows[new] = np.arange(start, start + len(new), dtype=np.int64)
@@ -387,6 +404,7 @@ class GraphIndex:
             self.edge_b.append(ends[1][fresh])
             self.edge_seq.append(taken.column("seq").to_numpy())
             self.cut.append(taken.column("cut").to_numpy(zero_copy_only=False))
+            self.edge_table_row.append(np.full(len(fresh), -1, np.int64))
             self.linking.append(np.zeros(len(fresh), np.bool_))
             self.edge_shared.append(np.zeros(len(fresh), np.bool_))
             self.next_half.append(np.full(2 * len(fresh), -1, np.int64))
