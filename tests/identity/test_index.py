@@ -212,15 +212,20 @@ def test_a_profiles_identifiers_through_the_index_are_those_of_the_tables(tight:
     assert {p: service.nodes(p) for p in scanned} == scanned
 
 
+def _loaded(graph: Graph, message: Message) -> tuple[IdentityGraph, GraphIndex]:
+    """Sends `message` as a live batch, which loads the index (with every row id)."""
+    graph.send(message)
+    stage = graph.proc.stages[0]
+    assert isinstance(stage, IdentityGraph)
+    assert stage._index is not None
+    return stage, stage._index
+
+
 def test_nodes_a_batch_changes_are_updated_by_row_id_and_by_key_once_a_row_id_is_stale(
     graph: Graph, caplog: pytest.LogCaptureFixture
 ) -> None:
     graph.send(identify(None, "c1", email="c@example.org"), page("c2"), page("d2"), page("e2"))
-    graph.send(page("c1"))  # a live batch: the index is loaded, with every node's row id
-    stage = graph.proc.stages[0]
-    assert isinstance(stage, IdentityGraph)
-    index = stage._index
-    assert index is not None
+    stage, index = _loaded(graph, page("c1"))
     assert (index.table_row.view >= 0).all()
     with caplog.at_level(logging.DEBUG, logger="tailor.process"):
         graph.send(identify(None, "c2", email="c@example.org"))  # c2's node joins c1's profile
@@ -247,11 +252,7 @@ def test_edges_whose_verdict_a_batch_changes_are_updated_by_row_id(
     graph: Graph, caplog: pytest.LogCaptureFixture
 ) -> None:
     graph.send(identify("mum", "ipad"), identify("dad", "laptop"))
-    graph.send(page("ipad"))  # a live batch: the index is loaded, with every edge's row id
-    stage = graph.proc.stages[0]
-    assert isinstance(stage, IdentityGraph)
-    index = stage._index
-    assert index is not None
+    stage, index = _loaded(graph, page("ipad"))
     assert (index.edge_table_row.view >= 0).all()
     with caplog.at_level(logging.DEBUG, logger="tailor.process"):
         graph.send(identify("son", "ipad"))  # the iPad is shared: its edge to mum stops linking
