@@ -13,8 +13,8 @@ junk ids (`null`, `test@test.com`). 1M people give 4.9M identifiers. Then it tim
 - incremental stitching: batches of 1,000 new events (returning and new people) through the
   live stage, in a process whose garbage collector is set as the server's: p50 and p95 of wall
   time (target: p95 under 100 ms) and of the process's CPU time (which other work on a shared
-  machine inflates less); then as many batches through the stage's
-  SQL path, which scans the tables for the graph around each batch (the design before the index);
+  machine inflates less); then as many batches through the stage's SQL path, which scans the
+  tables for the graph around each batch (the design before the index);
 - the baseline, in the same run: one DuckDB pass that extracts and groups every identifier of the
   log (the least work any stitching must do), so the ratio holds on a noisy machine.
 """

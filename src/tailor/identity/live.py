@@ -117,8 +117,8 @@ def apply_live(
         extract_ms,
         1000 * (time.perf_counter() - started),
     )
-    idle = _idle_writes(outcome, fresh)
     changed = dict(zip((_NODES_CHANGED, _VERDICTS), _changed(outcome, index, part), strict=True))
+    idle = _idle_writes(outcome, fresh) | {output for output, rows in changed.items() if not rows.num_rows}
     steps: list[SqlStep | PyStep] = [
         _by_table_row(step, index, changed[step.output]) if step.output in changed else step
         for step in write_steps(hi, _LIVE)
@@ -219,8 +219,9 @@ def _by_table_row(by_key: SqlStep, index: GraphIndex, changed: pa.Table) -> SqlS
 
 def _idle_writes(outcome: Outcome, fresh: list[bool]) -> set[str]:
     """The write steps (by output) that would change nothing for this outcome: each costs DuckDB a
-    few milliseconds even when its rows are none, and a batch usually has several such."""
-    nodes, verdicts = outcome.nodes, outcome.verdicts
+    few milliseconds even when its rows are none, and a batch usually has several such. (The
+    updates of changed nodes and verdicts are idle when `_changed` finds none.)"""
+    nodes = outcome.nodes
     stored = [(n, c, p) for n, c, p in zip(nodes, outcome.component, outcome.profile_id, strict=True)
               if n.old_component is not None]  # fmt: skip
     idle = set()
@@ -228,16 +229,8 @@ def _idle_writes(outcome: Outcome, fresh: list[bool]) -> set[str]:
         idle |= {"profile_aliases (repointed)", "profile_aliases"}
         if all(p == n.old_profile for n, _, p in stored):
             idle.add("profile_changes")  # nothing absorbed, nothing split off
-    if all(c == n.old_component and p == n.old_profile and n.shared == n.old_shared for n, c, p in stored):
-        idle.add(_NODES_CHANGED)
     if len(stored) == len(nodes):
         idle.add("identity_nodes (new)")
-    changed = (
-        not e.new and (linking != e.linking or reason != e.reason or shared != e.shared)
-        for e, (shared, linking, reason) in zip(outcome.edges, verdicts, strict=True)
-    )
-    if not any(changed):
-        idle.add(_VERDICTS)
     if not any(fresh):
         idle.add("identity_edges (new)")
     return idle
