@@ -6,7 +6,8 @@ Generates a customer base straight into a fresh store (DuckDB SQL, no HTTP): per
 events by default — page views, product views with a category, cart adds, orders with a total
 and products (some bought from a recommendation), recommendations shown, email opens, identify
 calls with a city — over the 180 days before the evaluation time. The identity graph is written
-directly too (one user id per person: identity is measured by bench/identity_graph.py), then it
+directly too (one user id per person: identity is measured by bench/identity_graph.py), with
+profile ids of the form identity resolution gives them ('prof_' and 16 hex digits), then it
 times, on the profiles stage alone:
 
 - the facts: copying what definitions read out of the event log into `profile_facts`;
@@ -80,7 +81,8 @@ FROM named
 
 _IDENTITY = """
 INSERT INTO identity_nodes
-SELECT md5_number_lower('user_id:u' || p), 'user_id', 'u' || p, p * {per} + 1, false, 0, 'prof_' || p
+SELECT md5_number_lower('user_id:u' || p), 'user_id', 'u' || p, p * {per} + 1, false, 0,
+       printf('prof_%016x', hash(p))
 FROM range({people}) t(p);
 INSERT INTO identity_event_hubs SELECT seq, md5_number_lower('user_id:' || user_id) FROM events;
 """

@@ -21,13 +21,14 @@ _ids = itertools.count()
 class Store:
     """A runtime on a fresh data directory whose profiles stage reads a clock the test sets."""
 
-    def __init__(self, path: Path, library: bool = False) -> None:
-        init_data_dir(path)
+    def __init__(self, path: Path, library: bool = False, reopen: bool = False) -> None:
+        if not reopen:
+            init_data_dir(path)
         self.now = T0
         self.rt = Runtime(path)
         self.rt.profiles.clock = lambda: self.now
         self.rt.writer.start()  # the processor runs when the test says, not in a thread
-        if not library:
+        if not (library or reopen):
             # Tests define what they test; the library is tested on its own.
             self.define_many([], drop_library=True)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import duckdb
 import msgspec
 
+from tailor.store.database import DATABASE_FILE
 from tests.profiles.store import T0, Store, track
 
 DAY = timedelta(days=1)
@@ -144,14 +147,41 @@ def test_a_new_segment_is_back_filled_and_a_rebuild_records_no_change(store: Sto
     store.define_many([{"name": "buyers", "condition": {"event": "Order Completed"}}])
     assert store.members("buyers") == {"ana"}
     assert store.changes("buyers") == [("ana", "entered", True)]
-    # The first evaluation filled the memberships with their index dropped, and built it after.
-    indexes = "SELECT index_name FROM duckdb_indexes() WHERE table_name = 'segment_members'"
-    assert store.rt.db.execute(indexes) == [("segment_members_profile",)]
     store.rt.processor.rebuild()
     assert store.members("buyers") == {"ana"}
     assert store.changes("buyers") == [("ana", "entered", True)]
     store.rt.definitions.delete("segment", "buyers")
     assert store.changes("buyers")[-1] == ("ana", "exited", True)
+
+
+def test_change_ids_of_an_older_store_continue_above_its_sequence(tmp_path: Path) -> None:
+    store = Store(tmp_path / "data")
+    store.define_many([{"name": "buyers", "condition": {"event": "Order Completed"}}])
+    store.send(track("ana", "Order Completed"))
+    (first,) = store.rt.db.execute("SELECT id FROM segment_changes")
+    store.close()
+    # As an older version left it: ids from a sequence that has issued up to 40 (the change with
+    # the highest id was erased), no count, and an index on the memberships.
+    db = duckdb.connect(str(tmp_path / "data" / DATABASE_FILE))
+    db.execute("CREATE SEQUENCE segment_change_ids START 40")
+    db.execute("SELECT nextval('segment_change_ids')")
+    db.execute("DELETE FROM profile_meta WHERE key = 'last_change_id'")
+    db.execute("CREATE INDEX segment_members_profile ON segment_members (profile_id)")
+    db.close()
+    store = Store(tmp_path / "data", reopen=True)
+    try:
+        store.send(track("bob", "Order Completed"))
+        rows = store.rt.db.execute("SELECT id FROM segment_changes ORDER BY id")
+        assert rows == [first, (41,)]
+        assert store.rt.db.execute("SELECT * FROM duckdb_sequences()") == []
+        assert (
+            store.rt.db.execute("SELECT * FROM duckdb_indexes() WHERE table_name = 'segment_members'") == []
+        )
+        store.send(track("cy", "Order Completed"), track("dan", "Order Completed"))
+        rows = store.rt.db.execute("SELECT id FROM segment_changes WHERE id > 41 ORDER BY id")
+        assert rows == [(42,), (43,)]
+    finally:
+        store.close()
 
 
 def test_a_segment_can_require_consent_and_an_unsubscribe_takes_people_out(store: Store) -> None:

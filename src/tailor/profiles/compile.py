@@ -7,8 +7,11 @@ expressions are inlined over those columns. Beside each value stands the SQL of 
 may change with no new event (a window sliding past its oldest event, a `days_since` ticking over),
 so the scheduler looks again at a person exactly then, and at nobody else.
 
-The query reads `_pf_f` (the facts of the people evaluated, with their `profile_id`), `_pf_p`
-(those people) and `profile_traits` (the golden record); see `tailor.profiles.stage`.
+The query reads `_pf_f` (the facts of the people evaluated, with their person number `pn`), `_pf_p`
+(those people: `profile_id` and `pn`) and `profile_traits` (the golden record); see
+`tailor.profiles.stage`. The passes group and join by the number, a 4-byte integer numbered for
+each evaluation, rather than by the 21-character profile id: at 1M people the passes and their
+join took 6.6-8.1 s against 6.8-8.2 s by the id (three alternating runs, medians 6.9 and 7.3 s).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class Evaluation:
     subqueries: dict[str, str] = field(default_factory=dict)
     shared: dict[str, str] = field(default_factory=dict)
     """Second-level aggregations several traits share (distinct values and their number), by what they do."""
-    """Second-level aggregations, by alias: each a query of (profile_id, "alias"[, "nc_alias"])."""
+    """Second-level aggregations, by alias: each a query of (pn, "alias"[, "nc_alias"])."""
     golden: set[str] = field(default_factory=set)
     values: dict[str, Compiled] = field(default_factory=dict)
     """Each trait's SQL over the row of its layer, and when it may change."""
@@ -168,12 +171,12 @@ class Evaluation:
             # the list measured 1.5x faster than an ordered aggregate (10M facts, 1M people).
             inner_agg = self._inner(agg)
             by = quote(agg.by.column)
-            query = f"""SELECT profile_id,
+            query = f"""SELECT pn,
                 map_from_entries(list_sort(list(struct_pack(k := b, v := v)))) AS {quote(alias)},
                 {change} AS {nc}
-            FROM (SELECT profile_id, {by} AS b, {inner_agg} AS v, min(ts) AS t0 FROM _pf_f
-                  WHERE {cond} AND {by} IS NOT NULL GROUP BY profile_id, b)
-            GROUP BY profile_id"""
+            FROM (SELECT pn, {by} AS b, {inner_agg} AS v, min(ts) AS t0 FROM _pf_f
+                  WHERE {cond} AND {by} IS NOT NULL GROUP BY pn, b)
+            GROUP BY pn"""
         else:
             assert agg.of is not None
             col = quote(agg.of.column)
@@ -183,11 +186,11 @@ class Evaluation:
                 if agg.function == "most_frequent"
                 else f"list(v ORDER BY c DESC, t DESC, v)[1:{agg.n}]"
             )
-            query = f"""SELECT profile_id, {pick} AS {quote(alias)}, {change} AS {nc}
-            FROM (SELECT profile_id, v, count(*) AS c, max(ts) AS t, min(ts) AS t0
-                  FROM (SELECT profile_id, ts, {value} AS v FROM _pf_f WHERE {cond})
-                  WHERE v IS NOT NULL GROUP BY profile_id, v)
-            GROUP BY profile_id"""
+            query = f"""SELECT pn, {pick} AS {quote(alias)}, {change} AS {nc}
+            FROM (SELECT pn, v, count(*) AS c, max(ts) AS t, min(ts) AS t0
+                  FROM (SELECT pn, ts, {value} AS v FROM _pf_f WHERE {cond})
+                  WHERE v IS NOT NULL GROUP BY pn, v)
+            GROUP BY pn"""
         self.subqueries[alias] = query
         ref = f"{quote('s_' + alias)}.{quote(alias)}"
         changes = (f"{quote('s_' + alias)}.{nc}",) if window is not None else ()
@@ -204,12 +207,12 @@ class Evaluation:
         if name not in self.subqueries:
             value = f"unnest({col})" if agg.of.is_list else col
             change = f"min(t0) + {interval_sql(window)}" if window is not None else "NULL::TIMESTAMPTZ"
-            self.subqueries[name] = f"""SELECT profile_id, list(v ORDER BY v) AS vals, count(*) AS n,
+            self.subqueries[name] = f"""SELECT pn, list(v ORDER BY v) AS vals, count(*) AS n,
                    {change} AS nc
-            FROM (SELECT profile_id, v, min(ts) AS t0
-                  FROM (SELECT profile_id, ts, {value} AS v FROM _pf_f WHERE {cond})
-                  WHERE v IS NOT NULL GROUP BY profile_id, v)
-            GROUP BY profile_id"""
+            FROM (SELECT pn, v, min(ts) AS t0
+                  FROM (SELECT pn, ts, {value} AS v FROM _pf_f WHERE {cond})
+                  WHERE v IS NOT NULL GROUP BY pn, v)
+            GROUP BY pn"""
         t = quote("s_" + name)
         changes = (f"{t}.nc",) if window is not None else ()
         if agg.function == "distinct":
@@ -233,21 +236,20 @@ class Evaluation:
     def from_clause(self) -> str:
         """The joined rows the trait SQL reads: people, their aggregates, sub-aggregates, golden traits."""
         joins = ["_pf_p p"]
-        joins += [f"LEFT JOIN _pf_a{i} a{i} USING (profile_id)" for i in range(len(self.passes))]
+        joins += [f"LEFT JOIN _pf_a{i} a{i} USING (pn)" for i in range(len(self.passes))]
         joins += [
-            f"LEFT JOIN _pf_s_{i} {quote('s_' + alias)} USING (profile_id)"
-            for i, alias in enumerate(self.subqueries)
+            f"LEFT JOIN _pf_s_{i} {quote('s_' + alias)} USING (pn)" for i, alias in enumerate(self.subqueries)
         ]
         if self.golden:
-            joins.append("LEFT JOIN _pf_g g USING (profile_id)")
+            joins.append("LEFT JOIN _pf_g g USING (pn)")
         return "\n".join(joins)
 
     def steps_sql(self) -> list[tuple[str, str]]:
         """(output table, SQL) of the temp tables `from_clause` joins, in order."""
         out = []
         for i, (prefilter, aggregates) in enumerate(self.passes.items()):
-            items = ", ".join(["profile_id", *aggregates])
-            out.append((f"_pf_a{i}", f"SELECT {items} FROM _pf_f WHERE {prefilter} GROUP BY profile_id"))
+            items = ", ".join(["pn", *aggregates])
+            out.append((f"_pf_a{i}", f"SELECT {items} FROM _pf_f WHERE {prefilter} GROUP BY pn"))
         out += [(f"_pf_s_{i}", q) for i, q in enumerate(self.subqueries.values())]
         if self.golden:
             pivots = ", ".join(
@@ -257,10 +259,10 @@ class Evaluation:
             out.append(
                 (
                     "_pf_g",
-                    f"""SELECT profile_id, {pivots} FROM profile_traits
-                    WHERE profile_id IN (SELECT profile_id FROM _pf_p)
-                      AND trait IN ({", ".join(_literal(g) for g in sorted(self.golden))})
-                    GROUP BY profile_id""",
+                    f"""SELECT p.pn, p.profile_id, {pivots}
+                    FROM profile_traits t JOIN _pf_p p ON p.profile_id = t.profile_id
+                    WHERE t.trait IN ({", ".join(_literal(g) for g in sorted(self.golden))})
+                    GROUP BY p.pn, p.profile_id""",
                 )
             )
         return out

@@ -116,15 +116,18 @@ class Plan:
                 SELECT k, profile_id FROM identity_nodes {in_scope}""",
                 "_pf_keys",
             ),
+            SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_p AS {people_sql('_pf_keys')}", "_pf_p"),
             SqlStep(
-                "CREATE OR REPLACE TEMP TABLE _pf_p AS SELECT DISTINCT profile_id FROM _pf_keys", "_pf_p"
+                """CREATE OR REPLACE TEMP TABLE _pf_kn AS
+                SELECT n.k, p.pn FROM _pf_keys n JOIN _pf_p p ON p.profile_id = n.profile_id""",
+                "_pf_kn",
             ),
         ]
         if full:
             steps.append(
                 SqlStep(
                     """CREATE OR REPLACE TEMP VIEW _pf_f AS
-                    SELECT n.profile_id, f.* FROM profile_facts f JOIN _pf_keys n ON n.k = f.k""",
+                    SELECT n.pn, f.* FROM profile_facts f JOIN _pf_kn n ON n.k = f.k""",
                     "_pf_f",
                 )
             )
@@ -135,19 +138,19 @@ class Plan:
             # the transaction's own in the table, DuckDB scans it whole even so (at 10M facts 0.86 s
             # against 0.2 to 0.46 s), which is why a micro-batch's facts are added only afterwards.
             batch = (
-                " UNION ALL BY NAME SELECT n.profile_id, b.* FROM _pf_bf b JOIN _pf_keys n ON n.k = b.k"
+                " UNION ALL BY NAME SELECT n.pn, b.* FROM _pf_bf b JOIN _pf_kn n ON n.k = b.k"
                 if pending
                 else ""
             )
             steps += [
                 SqlStep(
                     """CREATE OR REPLACE TEMP TABLE _pf_rows AS
-                    SELECT f.rowid AS r, n.profile_id FROM profile_facts f JOIN _pf_keys n ON n.k = f.k""",
+                    SELECT f.rowid AS r, n.pn FROM profile_facts f JOIN _pf_kn n ON n.k = f.k""",
                     "_pf_rows",
                 ),
                 SqlStep(
                     """CREATE OR REPLACE TEMP TABLE _pf_f AS
-                    SELECT rr.profile_id, f.* EXCLUDE (_r)
+                    SELECT rr.pn, f.* EXCLUDE (_r)
                     FROM (SELECT *, rowid AS _r FROM profile_facts WHERE rowid IN (SELECT r FROM _pf_rows)) f
                     JOIN _pf_rows rr ON rr.r = f._r"""
                     + batch,
@@ -215,13 +218,11 @@ class Plan:
     def preview_steps(self) -> list[SqlStep]:
         """Steps that evaluate everyone into `_pf_new` and `_pf_seg` and change nothing stored."""
         steps = [
-            SqlStep(
-                "CREATE OR REPLACE TEMP TABLE _pf_p AS SELECT DISTINCT profile_id FROM identity_nodes",
-                "_pf_p",
-            ),
+            SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_p AS {people_sql('identity_nodes')}", "_pf_p"),
             SqlStep(
                 """CREATE OR REPLACE TEMP VIEW _pf_f AS
-                SELECT n.profile_id, f.* FROM profile_facts f JOIN identity_nodes n ON n.k = f.k""",
+                SELECT p.pn, f.* FROM profile_facts f JOIN identity_nodes n ON n.k = f.k
+                JOIN _pf_p p ON p.profile_id = n.profile_id""",
                 "_pf_f",
             ),
         ]
@@ -259,12 +260,21 @@ class Plan:
                 WHERE i.profile_id IS NULL OR w.profile_id IS NULL""",
                 "_pf_diff",
             ),
+            # Ids continue the count in `profile_meta`; within one evaluation their order is not
+            # defined (sorting the 3.1M entries of a first evaluation at 1M people by segment and
+            # person cost 1.2 s, a sequence's `nextval` another 0.6 s, against 0.7 s for the insert).
             SqlStep(
                 f"""INSERT INTO segment_changes
-                SELECT nextval('segment_change_ids'), segment, profile_id, change, {now}, {int(seq)},
-                       {str(backfill).lower()}
-                FROM (SELECT * FROM _pf_diff ORDER BY segment, profile_id, change)""",
+                SELECT {_LAST_CHANGE_ID} + row_number() OVER (), segment, profile_id, change, {now},
+                       {int(seq)}, {str(backfill).lower()}
+                FROM _pf_diff""",
                 "segment_changes",
+            ),
+            SqlStep(
+                f"""UPDATE profile_meta
+                SET value = CAST({_LAST_CHANGE_ID} + (SELECT count(*) FROM _pf_diff) AS VARCHAR)
+                WHERE key = 'last_change_id' AND EXISTS (SELECT 1 FROM _pf_diff)""",
+                "profile_meta (change ids)",
             ),
             SqlStep(
                 """DELETE FROM segment_members m USING _pf_diff x
@@ -273,7 +283,8 @@ class Plan:
             ),
             SqlStep(
                 f"""INSERT INTO segment_members
-                SELECT segment, profile_id, {now}, {int(seq)} FROM _pf_diff WHERE change = 'entered'""",
+                SELECT segment, profile_id, {now}, {int(seq)} FROM _pf_diff WHERE change = 'entered'
+                ORDER BY profile_id""",
                 "segment_members (entered)",
             ),
             SqlStep(f"DELETE FROM profile_schedule {current_scope}", "profile_schedule (replaced)"),
@@ -285,6 +296,20 @@ class Plan:
                 "profile_schedule",
             ),
         ]
+
+
+_LAST_CHANGE_ID = "(SELECT CAST(value AS BIGINT) FROM profile_meta WHERE key = 'last_change_id')"
+
+
+def people_sql(relation: str, ordered: bool = False) -> str:
+    """The query of `_pf_p`: each person of `relation` (by `profile_id`) with a number for the evaluation.
+
+    `ordered` numbers them in the order of their ids, as engines that allow no unordered window
+    (Spark) need; DuckDB numbers 1M people in 0.17 s so, 0.26 s ordered.
+    """
+    window = "ORDER BY profile_id" if ordered else ""
+    return f"""SELECT profile_id, CAST(row_number() OVER ({window}) AS INTEGER) AS pn
+    FROM (SELECT DISTINCT profile_id FROM {relation} d) d"""
 
 
 def _lit(text: str) -> str:
@@ -309,11 +334,14 @@ def compile_plan(
 
 def describe(cur: duckdb.DuckDBPyConnection, plan: Plan) -> dict[str, str]:
     """The SQL type of every column of `_pf_new` under this plan, found by evaluating it for no one."""
-    run(cur, "CREATE OR REPLACE TEMP TABLE _pf_p AS SELECT NULL::VARCHAR AS profile_id WHERE FALSE")
     run(
         cur,
-        "CREATE OR REPLACE TEMP TABLE _pf_f AS"
-        " SELECT NULL::VARCHAR AS profile_id, * FROM profile_facts WHERE FALSE",
+        "CREATE OR REPLACE TEMP TABLE _pf_p AS"
+        " SELECT NULL::VARCHAR AS profile_id, NULL::INTEGER AS pn WHERE FALSE",
+    )
+    run(
+        cur,
+        "CREATE OR REPLACE TEMP TABLE _pf_f AS SELECT NULL::INTEGER AS pn, * FROM profile_facts WHERE FALSE",
     )
     for table, query in plan.evaluation.steps_sql():
         run(cur, f"CREATE OR REPLACE TEMP TABLE {table} AS {query}")
