@@ -159,9 +159,8 @@ class Plan:
             ]
         if golden:
             steps += golden_steps(None if full else SCOPE, default_policy, policies, pending and not full)
-        steps += [
-            SqlStep(f"CREATE OR REPLACE TEMP TABLE {t} AS {q}", t) for t, q in self.evaluation.steps_sql()
-        ]
+        passes = self.evaluation.steps_sql("_pf_golden" if golden else "profile_traits")
+        steps += [SqlStep(f"CREATE OR REPLACE TEMP TABLE {t} AS {q}", t) for t, q in passes]
         new = SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_new AS {self.final_select()}", "_pf_new")
         steps.append(new)
         if full and self.evaluation.quantiles:
@@ -247,7 +246,7 @@ class Plan:
             SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_in AS {members}", "_pf_in"),
             SqlStep(
                 f"""CREATE OR REPLACE TEMP TABLE _pf_was AS
-                SELECT segment, profile_id FROM segment_members {current_scope}""",
+                SELECT rowid AS r, segment, profile_id FROM segment_members {current_scope}""",
                 "_pf_was",
             ),
             SqlStep(
@@ -276,9 +275,13 @@ class Plan:
                 WHERE key = 'last_change_id' AND EXISTS (SELECT 1 FROM _pf_diff)""",
                 "profile_meta (change ids)",
             ),
+            # By the row ids `_pf_was` read in this transaction: DuckDB then reads no column of the
+            # table (at 3.1M memberships: 4 ms, against 21-57 ms joining on segment and person).
             SqlStep(
-                """DELETE FROM segment_members m USING _pf_diff x
-                WHERE x.change = 'exited' AND m.segment = x.segment AND m.profile_id = x.profile_id""",
+                """DELETE FROM segment_members WHERE rowid IN (
+                    SELECT w.r FROM _pf_was w JOIN _pf_diff x
+                        ON x.segment = w.segment AND x.profile_id = w.profile_id
+                    WHERE x.change = 'exited')""",
                 "segment_members (exited)",
             ),
             SqlStep(
