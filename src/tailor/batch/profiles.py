@@ -30,7 +30,7 @@ from tailor.profiles.facts import _BUILTIN_SQL
 from tailor.profiles.fields import FieldPath
 from tailor.profiles.golden import DDL as GOLDEN_DDL
 from tailor.profiles.golden import golden_steps, observations_query
-from tailor.profiles.plan import Plan, compile_plan, people_sql, trait_types
+from tailor.profiles.plan import KEY_NUMBERS, Plan, compile_plan, people_sql, trait_types
 from tailor.store.database import run
 
 _CREATE = re.compile(r"^\s*CREATE OR REPLACE TEMP (?:TABLE|VIEW) (\w+) AS\s+(.*)$", re.S)
@@ -89,11 +89,8 @@ def profile_steps(caps: Capabilities, plan: Plan, config: ProfilesConfig) -> lis
             observations_query(config.ignore_traits, events="events", pairs=caps.json_pairs),
         ),
         Query("_pf_p", people_sql("identity_nodes", ordered=True)),
-        Query(
-            "_pf_f",
-            """SELECT p.pn, f.* FROM profile_facts f JOIN identity_nodes n ON n.k = f.k
-            JOIN _pf_p p ON p.profile_id = n.profile_id""",
-        ),
+        Query("_pf_kn", KEY_NUMBERS.format("identity_nodes")),
+        Query("_pf_f", "SELECT n.pn, f.* FROM profile_facts f JOIN _pf_kn n ON n.k = f.k"),
         *golden,
         Query("profile_traits", "SELECT * FROM _pf_golden"),
         Query(

@@ -108,29 +108,9 @@ class Plan:
         in_scope = "" if full else f"WHERE profile_id IN (SELECT profile_id FROM {SCOPE})"
         # `_pf_f` is a table in a small evaluation (kept for the next) and a view in a full one.
         steps = [SqlStep("DROP TABLE IF EXISTS _pf_f", "_pf_f (dropped)")] if full else []
-        # The scope's identifiers, then its people from them: one scan of `identity_nodes`, a
-        # table of every identifier (4.9M rows at 1M people, ~20 ms a scan for a micro-batch).
-        steps += [
-            SqlStep(
-                f"""CREATE OR REPLACE TEMP TABLE _pf_keys AS
-                SELECT k, profile_id FROM identity_nodes {in_scope}""",
-                "_pf_keys",
-            ),
-            SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_p AS {people_sql('_pf_keys')}", "_pf_p"),
-            SqlStep(
-                """CREATE OR REPLACE TEMP TABLE _pf_kn AS
-                SELECT n.k, p.pn FROM _pf_keys n JOIN _pf_p p ON p.profile_id = n.profile_id""",
-                "_pf_kn",
-            ),
-        ]
+        steps += _people_steps(in_scope)
         if full:
-            steps.append(
-                SqlStep(
-                    """CREATE OR REPLACE TEMP VIEW _pf_f AS
-                    SELECT n.pn, f.* FROM profile_facts f JOIN _pf_kn n ON n.k = f.k""",
-                    "_pf_f",
-                )
-            )
+            steps.append(_ALL_FACTS)
         else:
             # A few people's rows of a table of everyone: the rows are found by reading the key
             # alone, then fetched by row id. Joined whole, DuckDB reads every column of every row
@@ -216,15 +196,7 @@ class Plan:
 
     def preview_steps(self) -> list[SqlStep]:
         """Steps that evaluate everyone into `_pf_new` and `_pf_seg` and change nothing stored."""
-        steps = [
-            SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_p AS {people_sql('identity_nodes')}", "_pf_p"),
-            SqlStep(
-                """CREATE OR REPLACE TEMP VIEW _pf_f AS
-                SELECT p.pn, f.* FROM profile_facts f JOIN identity_nodes n ON n.k = f.k
-                JOIN _pf_p p ON p.profile_id = n.profile_id""",
-                "_pf_f",
-            ),
-        ]
+        steps = [*_people_steps(""), _ALL_FACTS]
         steps += [
             SqlStep(f"CREATE OR REPLACE TEMP TABLE {t} AS {q}", t) for t, q in self.evaluation.steps_sql()
         ]
@@ -300,6 +272,32 @@ class Plan:
             ),
         ]
 
+
+def _people_steps(in_scope: str) -> list[SqlStep]:
+    """`_pf_keys` (the scope's identifiers), `_pf_p` (its people, numbered) and `_pf_kn` (key -> number).
+
+    One scan of `identity_nodes`, a table of every identifier (4.9M rows at 1M people, ~20 ms a
+    scan for a micro-batch); facts are joined to `_pf_kn` by key, once per fact.
+    """
+    return [
+        SqlStep(
+            f"""CREATE OR REPLACE TEMP TABLE _pf_keys AS
+            SELECT k, profile_id FROM identity_nodes {in_scope}""",
+            "_pf_keys",
+        ),
+        SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_p AS {people_sql('_pf_keys')}", "_pf_p"),
+        SqlStep(f"CREATE OR REPLACE TEMP TABLE _pf_kn AS {KEY_NUMBERS.format('_pf_keys')}", "_pf_kn"),
+    ]
+
+
+KEY_NUMBERS = "SELECT n.k, p.pn FROM {} n JOIN _pf_p p ON p.profile_id = n.profile_id"
+"""The query of `_pf_kn`: each identifier key (of a relation of `k`, `profile_id`) and its person's number."""
+
+_ALL_FACTS = SqlStep(
+    "CREATE OR REPLACE TEMP VIEW _pf_f AS SELECT n.pn, f.* FROM profile_facts f JOIN _pf_kn n ON n.k = f.k",
+    "_pf_f",
+)
+"""Everyone's facts with their person's number, for a full evaluation."""
 
 _LAST_CHANGE_ID = "(SELECT CAST(value AS BIGINT) FROM profile_meta WHERE key = 'last_change_id')"
 
