@@ -1,11 +1,15 @@
 """Event to `segment entered` in the running server: how long after an event its segment entry is recorded.
 
     python bench/segment_latency.py [--people 2000] [--probes 200] [--background 500]
+    python bench/segment_latency.py --generated 1000000
 
 Starts `tailor serve` on a fresh data directory, loads the synthetic customer base (`--people`)
 through `/v1/batch`, saves the demo's segments plus one probe segment (`Latency Probe` seen at
 least once), and keeps a background load of other events (`--background` events/s, 100-event
-batches). Then every 100 ms it sends one `/v1/track` `Latency Probe` event of a new user and
+batches). With `--generated N`, the base is instead N people's events (ten each) written straight
+into the event log by bench/segments.py's generator, with that benchmark's 20 computed traits and
+20 segments plus the probe saved, and every stage rebuilt from the log before the server starts:
+the server then holds N profiles, as a store that has collected them would. Then every 100 ms it sends one `/v1/track` `Latency Probe` event of a new user and
 watches `/api/v1/segment-changes` (polled every 20 ms) for that person's entry. The latency is
 from just before the request to the poll that first sees the entry (so it includes up to 20 ms
 of polling). The baseline, measured in the same run, is the `/v1/track` round trip itself: the
@@ -47,6 +51,41 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p * (len(ordered) - 1))))]
 
 
+def _generate(data: Path, people: int) -> None:
+    """Writes `people` people's events into the log, saves bench/segments.py's definitions and the
+    probe, and rebuilds every stage (as `tailor rebuild` does)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from datetime import UTC, datetime
+
+    from segments import _EVENTS, SEGMENTS, _catalog
+    from tailor.runtime import Runtime
+
+    # Events of the 180 days up to now: the server's windows and schedule see them as a live
+    # store would (none of its people due for days of catching up).
+    now, per, total = datetime.now(UTC), 10, people * 10
+    started = time.perf_counter()
+    with Runtime(data) as rt:
+        for lo in range(0, total, 2_000_000):
+            rt.db.execute(_EVENTS.format(per=per, lo=lo, hi=min(total, lo + 2_000_000), now=now.isoformat()))
+    # Opened again: a runtime's log head is what its writer found committed when it started.
+    with Runtime(data) as rt:
+        by_name = {t.name for t in _catalog().traits}
+        from tailor.profiles.library import LIBRARY
+
+        traits = [d for d in LIBRARY if d["name"] in by_name]
+        rt.definitions.put_many([*traits, *SEGMENTS, PROBE])
+        print(f"wrote {total:,} events of {people:,} people in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        rt.processor.rebuild()
+        counts = rt.db.execute(
+            "SELECT (SELECT count(*) FROM profile_computed), (SELECT count(*) FROM segment_members)"
+        )[0]
+        print(
+            f"rebuilt every stage in {time.perf_counter() - started:.1f} s: {counts[0]:,} profiles,"
+            f" {counts[1]:,} memberships"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,15 +94,21 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--background", type=int, default=500, help="background events per second")
     parser.add_argument(
+        "--generated", type=int, default=0, help="people written straight into the log (see above)"
+    )
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log in this file")
+    parser.add_argument(
         "--load-delay-ms", type=int, default=0, help="[collect] load_delay_ms (default: the setting's)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         creds = init_data_dir(data)
+        if args.generated:
+            _generate(data, args.generated)
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        log = (Path(tmp) / "server.log").open("wb")
+        log = (args.server_log or Path(tmp) / "server.log").open("wb")
         env = (
             {**os.environ, "TAILOR_COLLECT__LOAD_DELAY_MS": str(args.load_delay_ms)}
             if args.load_delay_ms
@@ -86,16 +131,17 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             events = list(generate(SynthConfig(people=args.people, seed=5)).events())
-            started = time.perf_counter()
-            for i in range(0, len(events), 500):
-                client.post(
-                    f"{url}/v1/batch", json={"batch": events[i : i + 500]}, headers=write
-                ).raise_for_status()
-            print(
-                f"loaded {len(events):,} events of {args.people:,} people in {time.perf_counter() - started:.1f} s"
-            )
-            for body in [*DEMO_SEGMENTS, PROBE]:
-                client.post(f"{url}/api/v1/segments", json=body, headers=admin).raise_for_status()
+            if not args.generated:
+                started = time.perf_counter()
+                for i in range(0, len(events), 500):
+                    client.post(
+                        f"{url}/v1/batch", json={"batch": events[i : i + 500]}, headers=write
+                    ).raise_for_status()
+                print(
+                    f"loaded {len(events):,} events of {args.people:,} people in {time.perf_counter() - started:.1f} s"
+                )
+                for body in [*DEMO_SEGMENTS, PROBE]:
+                    client.post(f"{url}/api/v1/segments", json=body, headers=admin).raise_for_status()
             last = 0
             while page := client.get(
                 f"{url}/api/v1/segment-changes?after={last}&limit=100000", headers=admin
@@ -118,8 +164,18 @@ def main() -> None:
                     stop.wait(100 / max(1, args.background))
 
             threads = [threading.Thread(target=load, daemon=True)] if args.background else []
+            head0 = client.get(f"{url}/api/v1/stats", headers=admin).json()["head_seq"]
             for t in threads:
                 t.start()
+            # The probes start once the processor has applied events sent after the start and
+            # caught up (after a restart at 1M people its first batch also loads the identity
+            # index: ~4.5 s, measured apart from the steady state).
+            deadline = time.perf_counter() + 300
+            while threads and time.perf_counter() < deadline:
+                time.sleep(0.5)
+                proc = client.get(f"{url}/api/v1/stats", headers=admin).json()["processor"]
+                if min(proc["offsets"].values()) > head0 and proc["lag"] < 500:
+                    break
             sent: dict[str, float] = {}
             acks: list[float] = []
             seen: dict[str, float] = {}

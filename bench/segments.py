@@ -34,6 +34,7 @@ from typing import Any
 from tailor.identity import IdentityGraph
 from tailor.process.stage import Batch, run_steps
 from tailor.profiles.catalog import Catalog, parse_segment, parse_trait
+from tailor.profiles.config import ProfilesConfig
 from tailor.profiles.golden import golden_steps
 from tailor.profiles.library import LIBRARY
 from tailor.profiles.stage import ProfileStage
@@ -231,7 +232,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         db = open_database(Path(tmp))
         IdentityGraph().setup(db)  # its tables; the graph itself is written below
-        stage = ProfileStage(clock=lambda: NOW)
+        # No tick interval: every tick below evaluates its due people at the fixed clock.
+        stage = ProfileStage(ProfilesConfig(tick_seconds=0), clock=lambda: NOW)
         stage.setup(db)
         started = time.perf_counter()
         for lo in range(0, total, 2_000_000):

@@ -246,3 +246,33 @@ def test_erasure_removes_the_person_from_every_profile_table(store: Store) -> No
         assert db.execute(f"SELECT count(*) FROM {table} WHERE profile_id = ?", [pid])[0][0] == 0, table
     assert store.members("buyers") == {"bob"}
     assert db.execute("SELECT count(*) FROM trait_observations WHERE text = 'ana@example.org'")[0][0] == 0
+
+
+def test_people_due_between_batches_wait_for_the_tick_interval(store: Store) -> None:
+    store.rt.profiles.config.tick_seconds = 60
+    store.define_many(
+        [
+            {"name": "recent_buyers", "condition": {"event": "Order Completed", "within": "1d"}},
+            {
+                "name": "viewed_and_bought",
+                "condition": {"all": [{"event": "Product Viewed"}, {"event": "Order Completed"}]},
+            },
+        ]
+    )
+    store.send(
+        track("ana", "Order Completed", T0 - timedelta(hours=23, minutes=59, seconds=30), total=10),
+        {"type": "track", "event": "Product Viewed", "anonymousId": "tablet"},
+    )
+    assert store.members("recent_buyers") == {"ana"}
+    store.tick(timedelta(seconds=40))  # ana's order is now over a day old, but 40 s < 60 s
+    assert store.members("recent_buyers") == {"ana"}
+    # A micro-batch evaluates its people at once, and the people due with them.
+    store.send({"type": "identify", "anonymousId": "tablet", "userId": "ana"})
+    assert store.members("viewed_and_bought") == {"ana"}
+    assert store.members("recent_buyers") == set()
+    # Bob's order leaves the day 10 s after this batch evaluates him.
+    store.send(track("bob", "Order Completed", store.now - timedelta(hours=23, minutes=59, seconds=50)))
+    store.tick(timedelta(seconds=30))  # due, 30 s after the last evaluation: not yet
+    assert store.members("recent_buyers") == {"bob"}
+    store.tick(timedelta(seconds=30))  # 60 s after it
+    assert store.members("recent_buyers") == set()

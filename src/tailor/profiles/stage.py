@@ -137,6 +137,8 @@ class ProfileStage:
         self._columns: dict[str, str] = {}
         self._consent = False
         self._rebuilding = False
+        self._evaluated: datetime | None = None
+        """The evaluation time of the last micro-batch or refresh (see `refresh`)."""
         self._db: Database | None = None
         self._templates: dict[
             tuple[bool, bool, tuple[tuple[str, str], ...]], tuple[Catalog, Plan | None]
@@ -178,6 +180,7 @@ class ProfileStage:
         (batch_facts, add_facts) = facts.fact_steps(self._columns)
         (batch_observations, add_observations) = observation_steps(self.config.ignore_traits)
         backfill, self._rebuilding = self._rebuilding, False
+        self._evaluated = now
         if batch.full:
             out = [batch_facts, add_facts, batch_observations, add_observations]
             out += self._at(now, True, lambda plan: self._evaluation(plan, True, batch.hi, backfill))
@@ -212,6 +215,10 @@ class ProfileStage:
         ).fetchone() or (False, False)
         if not (due or changed):
             return []
+        last = self._evaluated
+        if not changed and last is not None and now - last < timedelta(seconds=self.config.tick_seconds):
+            return []  # the next micro-batch or tick evaluates them (see `ProfilesConfig.tick_seconds`)
+        self._evaluated = now
         # Time alone changes no golden record: a tick with no merge or split leaves it alone.
         steps = self._at(
             now, False, lambda plan: self._evaluation(plan, False, seq, False, golden=bool(changed))
