@@ -21,10 +21,12 @@ DATABASE_FILE = "tailor.duckdb"
 # the WAL past its threshold, and every other commit waits meanwhile: the threshold trades the
 # length of that stall against how often it happens (see StoreConfig.checkpoint_threshold_mb).
 DEFAULT_CHECKPOINT_MB = 64
-# Events are mostly JSON text. Measured on the synthetic base (150,000 events): DuckDB's own choice
-# (dictionary/FSST analysis) checkpoints at 3.5 us/event into 226 bytes/event; zstd at 1.3 us/event
-# into 131 bytes/event, for full scans about 1.6x slower. Ingest is the hot path, so zstd.
-DEFAULT_COMPRESSION = "zstd"
+# The event log's text columns are zstd by their own declaration (see `tailor.store.schema`); every
+# other table gets DuckDB's own choice. Forced on everything, zstd made the profiles' reads of their
+# tables of everyone 2-3x slower than dictionary/FSST (a few hundred people's memberships out of
+# 3.1M: 69 against 21 ms); at 1M people a full evaluation 8.73 -> 7.74 s, a 1,000-event micro-batch
+# 470 -> 361 ms, a 1% tick 0.90 -> 0.53 s (bench/segments.py, same session).
+DEFAULT_COMPRESSION = "auto"
 
 
 class Database:
