@@ -42,6 +42,27 @@ _RANK = {t: i for i, t in enumerate(PRIORITY)}
 _decode = msgspec.json.Decoder().decode
 
 
+class _Context(msgspec.Struct):
+    """The members of an event's `context` that can carry identifiers; msgspec skips the others
+    without building them (measured on the synthetic base, ~445-byte contexts: 0.63 us an event,
+    against 6.5 us decoding the whole object, which was a third of a large batch's extraction)."""
+
+    device: Any = None
+    traits: Any = None
+    externalIds: Any = None  # the Segment spec's spelling
+
+
+_decode_context = msgspec.json.Decoder(_Context).decode
+
+
+def _context(raw: str) -> _Context | None:
+    """The identifier-bearing members of a context; None when it is not a JSON object (then it has none)."""
+    try:
+        return _decode_context(raw)
+    except msgspec.ValidationError:
+        return None
+
+
 def node_key(type_name: str, value: str) -> int:
     """An identifier's key, as DuckDB's `md5_number_lower(type || ':' || value)` computes it."""
     return int.from_bytes(hashlib.md5(f"{type_name}:{value}".encode()).digest()[8:], "little")
@@ -141,19 +162,19 @@ def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> 
     ).fetchall():
         events[seq] = (message_id, kind)
         t = _decode(traits) if traits is not None else None
-        c = _decode(context) if context is not None else None
+        c = _context(context) if context is not None else None
+        c_traits, device, external = (c.traits, c.device, c.externalIds) if c is not None else (None,) * 3
         found = (
             ("user_id", user_id),
             ("anonymous_id", anonymous_id),
             ("anonymous_id", previous_id),
             ("email", texts.text(_member(t, "email"))),
             ("phone", texts.text(_member(t, "phone"))),
-            ("email", texts.text(_member(c, "traits", "email"))),
-            ("phone", texts.text(_member(c, "traits", "phone"))),
-            ("device_id", texts.text(_member(c, "device", "id"))),
+            ("email", texts.text(_member(c_traits, "email"))),
+            ("phone", texts.text(_member(c_traits, "phone"))),
+            ("device_id", texts.text(_member(device, "id"))),
         )
         raws.extend([seq, id_type, raw] for id_type, raw in found if raw is not None)
-        external = _member(c, "externalIds")
         if isinstance(external, list):
             for x in external:
                 type_name = _member(x, "type")
