@@ -3,14 +3,11 @@
 A rebuild extracts identifiers and forms edges in SQL (`tailor.identity.extract` and the edge
 steps of `tailor.identity.graph`): for millions of events that is what DuckDB is for. A live
 batch of a thousand events ran the same seventeen statements, each with DuckDB's fixed cost of
-planning and scheduling, about 60 ms in all at 1M people; here one query reads the batch and
-plain Python does the same work in a few milliseconds. It is the same function of the same input,
-column for column and message for message: tests hold live batches through it equal to batches
-through the SQL (tests/identity/test_index.py) and to a rebuild (tests/identity/test_graph.py).
-
-The JSON columns are read as `json_extract_string` reads them: a string as itself, `null` as no
-value, any other value as its JSON text. Values that are neither strings nor null are rare in
-identifier fields; their text is taken from DuckDB itself, so it is the rebuild's to the byte.
+planning and scheduling, about 60 ms in all at 1M people; here one query reads the batch's
+identifier values (the rebuild's own reading of the JSON) and plain Python does the rest in a few
+milliseconds. It is the same function of the same input, column for column and message for
+message: tests hold live batches through it equal to batches through the SQL
+(tests/identity/test_index.py) and to a rebuild (tests/identity/test_graph.py).
 """
 
 from __future__ import annotations
@@ -21,17 +18,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import msgspec
 import pyarrow as pa
 
-from tailor.identity.extract import PRIORITY, normalise_lists
+from tailor.identity.extract import _SOURCE_PASS, _SOURCES, PRIORITY, normalise_lists
 from tailor.identity.normalise import IdentifierNormaliser
 from tailor.process.stage import BATCH_VIEW
 
-_READ = f"""SELECT seq, message_id, type, user_id, anonymous_id,
-       CASE WHEN type = 'alias' THEN previous_id END,
-       CASE WHEN type = 'identify' THEN traits END, context
-FROM {BATCH_VIEW}"""
+_EVENTS = f"SELECT seq, message_id, type FROM {BATCH_VIEW}"
+
+# Every identifier value of the batch, typed by where it was found, as the rebuild's extraction
+# reads it (the same pass, `_SOURCE_PASS`, parsing each JSON column once): in one statement, in the
+# order of the sources and of each event's externalIds. Reading the JSON in Python instead cost
+# 9 us an event at 200k-event batches (the collector's load makes such batches), mostly in the
+# interpreter's handling of each field; DuckDB reads it in C on both cores.
+_RAWS = f"""WITH src AS MATERIALIZED ({_SOURCE_PASS})
+SELECT seq, id_type, raw FROM (
+    {
+    " UNION ALL ".join(
+        f"SELECT seq, {i} AS o, 0 AS i, '{t}' AS id_type, {expr} AS raw FROM src"
+        for i, (t, expr) in enumerate(_SOURCES)
+    )
+}
+    UNION ALL
+    SELECT seq, {len(_SOURCES)} AS o, e.i, coalesce(json_extract_string(e.x, '$.type'), ''),
+           coalesce(json_extract_string(e.x, '$.id'), json_extract_string(e.x, '$.value'))
+    FROM (SELECT seq, unnest(list_transform(x, lambda v, i: {{'x': v, 'i': i}})) AS e
+          FROM src WHERE x IS NOT NULL)
+) WHERE raw IS NOT NULL ORDER BY seq, o, i"""
 
 _MATCHES = """SELECT a, b, seq, probability, weight, veto FROM identity_matches WHERE found_in = ?"""
 
@@ -39,78 +52,10 @@ _OVERRIDES = "SELECT action, a_type, a_value, b_type, b_value FROM identity_over
 
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
 
-_decode = msgspec.json.Decoder().decode
-
-
-class _Context(msgspec.Struct):
-    """The members of an event's `context` that can carry identifiers; msgspec skips the others
-    without building them (measured on the synthetic base, ~445-byte contexts: 0.63 us an event,
-    against 6.5 us decoding the whole object, which was a third of a large batch's extraction)."""
-
-    device: Any = None
-    traits: Any = None
-    externalIds: Any = None  # the Segment spec's spelling
-
-
-_decode_context = msgspec.json.Decoder(_Context).decode
-
-
-def _context(raw: str) -> _Context | None:
-    """The identifier-bearing members of a context; None when it is not a JSON object (then it has none)."""
-    try:
-        return _decode_context(raw)
-    except msgspec.ValidationError:
-        return None
-
 
 def node_key(type_name: str, value: str) -> int:
     """An identifier's key, as DuckDB's `md5_number_lower(type || ':' || value)` computes it."""
     return int.from_bytes(hashlib.md5(f"{type_name}:{value}".encode()).digest()[8:], "little")
-
-
-class _Pending:
-    """A value of the batch's JSON that is neither a string nor null, waiting for its text."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-
-class _Texts:
-    """Identifier fields of the batch's JSON, as `json_extract_string` gives them.
-
-    Strings and nulls are read here; any other value is pending until `resolve` asks DuckDB for
-    its text, all at once.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[str] = []
-
-    def text(self, value: Any) -> str | _Pending | None:
-        if value is None or isinstance(value, str):
-            return value
-        self.pending.append(msgspec.json.encode(value).decode())
-        return _Pending(len(self.pending) - 1)
-
-    def resolve(self, cur: duckdb.DuckDBPyConnection, raws: list[list[Any]]) -> None:
-        if not self.pending:
-            return
-        ((texts,),) = cur.execute(
-            "SELECT list_transform(?::VARCHAR[], lambda x: json_extract_string(x, '$'))", [self.pending]
-        ).fetchall()
-        for row in raws:
-            for i in (1, 2):
-                if isinstance(row[i], _Pending):
-                    row[i] = texts[row[i].at]
-
-
-def _member(obj: Any, *path: str) -> Any:
-    for name in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(name)
-    return obj
 
 
 @dataclass
@@ -154,36 +99,11 @@ class Normalised:
 
 def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> Extracted:
     """Reads the batch once and extracts its identifiers (what `extraction_steps` builds in SQL)."""
-    texts = _Texts()
-    events: dict[int, tuple[str, str]] = {}
-    raws: list[list[Any]] = []  # [seq, id_type, raw], in the order of the SQL's sources
-    for seq, message_id, kind, user_id, anonymous_id, previous_id, traits, context in cur.execute(
-        _READ
-    ).fetchall():
-        events[seq] = (message_id, kind)
-        t = _decode(traits) if traits is not None else None
-        c = _context(context) if context is not None else None
-        c_traits, device, external = (c.traits, c.device, c.externalIds) if c is not None else (None,) * 3
-        found = (
-            ("user_id", user_id),
-            ("anonymous_id", anonymous_id),
-            ("anonymous_id", previous_id),
-            ("email", texts.text(_member(t, "email"))),
-            ("phone", texts.text(_member(t, "phone"))),
-            ("email", texts.text(_member(c_traits, "email"))),
-            ("phone", texts.text(_member(c_traits, "phone"))),
-            ("device_id", texts.text(_member(device, "id"))),
-        )
-        raws.extend([seq, id_type, raw] for id_type, raw in found if raw is not None)
-        if isinstance(external, list):
-            for x in external:
-                type_name = _member(x, "type")
-                raw = _member(x, "id")
-                raw = _member(x, "value") if raw is None else raw
-                if raw is not None:
-                    type_text = texts.text(type_name)
-                    raws.append([seq, "" if type_text is None else type_text, texts.text(raw)])
-    texts.resolve(cur, raws)
+    seqs, message_ids, kinds = cur.execute(_EVENTS).fetchnumpy().values()
+    events: dict[int, tuple[str, str]] = dict(
+        zip(seqs.tolist(), zip(message_ids.tolist(), kinds.tolist(), strict=True), strict=True)
+    )
+    raws = cur.execute(_RAWS).fetchall()  # (seq, id_type, raw), in the order of the SQL's sources
 
     distinct = list(dict.fromkeys((r[1], r[2]) for r in raws))
     keyed: dict[tuple[str, str], tuple[int, int] | str] = {}
