@@ -31,7 +31,7 @@ from tailor.store.database import Database
 # `context.externalIds` list ([{"type": ..., "id": ...}]), which imported records use too. Each
 # event's message id and type come along, as the evidence of its refusals and edges, so that no
 # later step reads the event log again.
-_SOURCE_PASS = f"""SELECT seq, message_id, type AS kind, user_id, anonymous_id,
+SOURCE_PASS = f"""SELECT seq, message_id, type AS kind, user_id, anonymous_id,
        CASE WHEN type = 'alias' THEN previous_id END AS previous_id,
        CASE WHEN type = 'identify' AND traits IS NOT NULL
             THEN json_extract_string(traits, ['$.email', '$.phone']) END AS t,
@@ -51,12 +51,26 @@ _SOURCES: tuple[tuple[str, str], ...] = (
     ("device_id", "c[3]"),
 )
 
-# An entry without an id (or value) names no identifier, as an event without a userId has none.
-_EXTERNAL_IDS = """SELECT * FROM (
-    SELECT seq, coalesce(json_extract_string(x, '$.type'), '') AS id_type,
-           coalesce(json_extract_string(x, '$.id'), json_extract_string(x, '$.value')) AS raw
-    FROM (SELECT seq, unnest(x) AS x FROM _idg_src WHERE x IS NOT NULL)
-) WHERE raw IS NOT NULL"""
+
+def identifier_values(src: str) -> str:
+    """SQL of every identifier value of the events in `src` (a relation of `SOURCE_PASS`'s rows).
+
+    Columns: seq, id_type, raw, and `o`, `i`: the value's source and its place in the event's
+    externalIds, by which a live batch orders them as the event gives them. An externalIds entry
+    without an id (or value) names no identifier, as an event without a userId has none.
+    """
+    plain = " UNION ALL ".join(
+        f"SELECT seq, '{t}' AS id_type, {expr} AS raw, {o} AS o, 0 AS i FROM {src} WHERE {expr} IS NOT NULL"
+        for o, (t, expr) in enumerate(_SOURCES)
+    )
+    return f"""{plain} UNION ALL SELECT * FROM (
+        SELECT seq, coalesce(json_extract_string(e.x, '$.type'), '') AS id_type,
+               coalesce(json_extract_string(e.x, '$.id'), json_extract_string(e.x, '$.value')) AS raw,
+               {len(_SOURCES)} AS o, e.i
+        FROM (SELECT seq, unnest(list_transform(x, lambda v, i: {{'x': v, 'i': i}})) AS e
+              FROM {src} WHERE x IS NOT NULL)
+    ) WHERE raw IS NOT NULL"""
+
 
 PRIORITY = ("user_id", "crm_id", "record", "anonymous_id", "device_id", "email", "phone", "landline")
 """Identifier types from strongest to weakest; an event's strongest identifier is the hub of its edges."""
@@ -227,10 +241,6 @@ def extraction_steps(
     - `_idg_ids` (seq, k, priority): which event carries which identifier.
     - `_idg_bad`: values that cannot be used, with the reason, shaped like `identity_refusals`.
     """
-    selects = " UNION ALL ".join(
-        f"SELECT seq, '{t}' AS id_type, {expr} AS raw FROM _idg_src WHERE {expr} IS NOT NULL"
-        for t, expr in _SOURCES
-    )
     priority = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(PRIORITY))
     opaque = opaque_types(normaliser)
     opaque_sql = ", ".join(_lit(t) for t in opaque)
@@ -264,12 +274,12 @@ def extraction_steps(
     else:
         checked = "TRUE"
     return [
-        SqlStep(f"CREATE OR REPLACE TEMP TABLE _idg_src AS {_SOURCE_PASS}", "_idg_src"),
+        SqlStep(f"CREATE OR REPLACE TEMP TABLE _idg_src AS {SOURCE_PASS}", "_idg_src"),
         # Within a batch, raw values are joined by DuckDB's 64-bit hash of (type, raw) rather than
         # by text; two different values of one batch sharing a hash is a one-in-10^13 event.
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _idg_raw AS
-            SELECT seq, id_type, raw, hash(id_type, raw) AS h FROM ({selects} UNION ALL {_EXTERNAL_IDS})""",
+            SELECT seq, id_type, raw, hash(id_type, raw) AS h FROM ({identifier_values("_idg_src")})""",
             "_idg_raw",
         ),
         SqlStep(

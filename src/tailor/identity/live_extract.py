@@ -20,31 +20,19 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tailor.identity.extract import _SOURCE_PASS, _SOURCES, PRIORITY, normalise_lists
+from tailor.identity.extract import PRIORITY, SOURCE_PASS, identifier_values, normalise_lists
 from tailor.identity.normalise import IdentifierNormaliser
 from tailor.process.stage import BATCH_VIEW
 
 _EVENTS = f"SELECT seq, message_id, type FROM {BATCH_VIEW}"
 
 # Every identifier value of the batch, typed by where it was found, as the rebuild's extraction
-# reads it (the same pass, `_SOURCE_PASS`, parsing each JSON column once): in one statement, in the
-# order of the sources and of each event's externalIds. Reading the JSON in Python instead cost
-# 9 us an event at 200k-event batches (the collector's load makes such batches), mostly in the
-# interpreter's handling of each field; DuckDB reads it in C on both cores.
-_RAWS = f"""WITH src AS MATERIALIZED ({_SOURCE_PASS})
-SELECT seq, id_type, raw FROM (
-    {
-    " UNION ALL ".join(
-        f"SELECT seq, {i} AS o, 0 AS i, '{t}' AS id_type, {expr} AS raw FROM src"
-        for i, (t, expr) in enumerate(_SOURCES)
-    )
-}
-    UNION ALL
-    SELECT seq, {len(_SOURCES)} AS o, e.i, coalesce(json_extract_string(e.x, '$.type'), ''),
-           coalesce(json_extract_string(e.x, '$.id'), json_extract_string(e.x, '$.value'))
-    FROM (SELECT seq, unnest(list_transform(x, lambda v, i: {{'x': v, 'i': i}})) AS e
-          FROM src WHERE x IS NOT NULL)
-) WHERE raw IS NOT NULL ORDER BY seq, o, i"""
+# reads it (its pass over the JSON, each column parsed once): in one statement, in the order of the
+# sources and of each event's externalIds. Reading the JSON in Python instead cost 9 us an event
+# at 200k-event batches (the collector's load makes such batches), mostly in the interpreter's
+# handling of each field; DuckDB reads it in C on both cores.
+_RAWS = f"""WITH src AS MATERIALIZED ({SOURCE_PASS})
+SELECT seq, id_type, raw FROM ({identifier_values("src")}) ORDER BY seq, o, i"""
 
 _MATCHES = """SELECT a, b, seq, probability, weight, veto FROM identity_matches WHERE found_in = ?"""
 
