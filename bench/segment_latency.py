@@ -9,10 +9,10 @@ least once), and keeps a background load of other events (`--background` events/
 batches). With `--generated N`, the base is instead N people's events (ten each) written straight
 into the event log by bench/segments.py's generator, with that benchmark's 20 computed traits and
 20 segments plus the probe saved, and every stage rebuilt from the log before the server starts:
-the server then holds N profiles, as a store that has collected them would. Then every 100 ms it sends one `/v1/track` `Latency Probe` event of a new user and
-watches `/api/v1/segment-changes` (polled every 20 ms) for that person's entry. The latency is
-from just before the request to the poll that first sees the entry (so it includes up to 20 ms
-of polling). The baseline, measured in the same run, is the `/v1/track` round trip itself: the
+the server then holds N profiles, as a store that has collected them would. Then every 100 ms it
+sends one `/v1/track` `Latency Probe` event of a new user and watches `/api/v1/segment-changes`
+(polled every 20 ms) for that person's entry. The latency is from just before the request to the
+poll that first sees the entry (so it includes up to 20 ms of polling). The baseline, measured in the same run, is the `/v1/track` round trip itself: the
 time to a durable acknowledgement.
 """
 
@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import httpx
 from tailor.datadir import init_data_dir
 from tailor.demo.segments import DEMO_SEGMENTS
 from tailor.demo.synth import SynthConfig, generate
+from tailor.runtime import Runtime
 
 PROBE = {"name": "latency_probe", "condition": {"event": "Latency Probe"}}
 
@@ -55,10 +57,7 @@ def _generate(data: Path, people: int) -> None:
     """Writes `people` people's events into the log, saves bench/segments.py's definitions and the
     probe, and rebuilds every stage (as `tailor rebuild` does)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from datetime import UTC, datetime
-
-    from segments import _EVENTS, SEGMENTS, _catalog
-    from tailor.runtime import Runtime
+    from segments import _EVENTS, LIBRARY, SEGMENTS, _catalog
 
     # Events of the 180 days up to now: the server's windows and schedule see them as a live
     # store would (none of its people due for days of catching up).
@@ -69,10 +68,8 @@ def _generate(data: Path, people: int) -> None:
             rt.db.execute(_EVENTS.format(per=per, lo=lo, hi=min(total, lo + 2_000_000), now=now.isoformat()))
     # Opened again: a runtime's log head is what its writer found committed when it started.
     with Runtime(data) as rt:
-        by_name = {t.name for t in _catalog().traits}
-        from tailor.profiles.library import LIBRARY
-
-        traits = [d for d in LIBRARY if d["name"] in by_name]
+        needed = {t.name for t in _catalog().traits}
+        traits = [d for d in LIBRARY if d["name"] in needed]
         rt.definitions.put_many([*traits, *SEGMENTS, PROBE])
         print(f"wrote {total:,} events of {people:,} people in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
@@ -231,8 +228,6 @@ def main() -> None:
             )
             # Where the time went, from the server's own clocks: arrival -> evaluation started
             # (the change's time is the evaluation time of its micro-batch).
-            from datetime import datetime
-
             received = {
                 e["user_id"]: datetime.fromisoformat(e["received_at"])
                 for e in client.get(f"{url}/api/v1/events?type=track&limit=1000", headers=admin).json()[
