@@ -26,6 +26,7 @@ import msgspec
 from tailor.collect.writer import Submission
 from tailor.datadir import init_data_dir
 from tailor.demo.synth import SynthConfig, generate
+from tailor.process.heap import quiet_garbage_collector
 from tailor.runtime import Runtime
 
 _BASELINE = """SELECT
@@ -47,6 +48,7 @@ def main() -> None:
         data = Path(tmp) / "data"
         init_data_dir(data)
         rt = Runtime(data)
+        quiet_garbage_collector()  # as `tailor serve` does
         rt.writer.start()
         now = datetime.now(UTC)
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from tailor.identity.extract import PRIORITY, SOURCE_PASS, identifier_values, normalise_lists
 from tailor.identity.normalise import IdentifierNormaliser
 from tailor.process.stage import BATCH_VIEW
 
-_EVENTS = f"SELECT seq, message_id, type FROM {BATCH_VIEW}"
+_EVENTS = f"SELECT seq, message_id, type FROM {BATCH_VIEW} ORDER BY seq"
 
 # Every identifier value of the batch, typed by where it was found, as the rebuild's extraction
 # reads it (its pass over the JSON, each column parsed once): in one statement, in the order of the
@@ -50,16 +51,48 @@ def node_key(type_name: str, value: str) -> int:
 class Extracted:
     """The batch's identifiers and their evidence, shaped like the SQL's `_idg_*` tables."""
 
-    events: dict[int, tuple[str, str]]
-    """seq → (message id, event type) of each event."""
+    events: BatchEvents
+    """The message id and event type of each of the batch's events."""
     keys: dict[int, tuple[str, str, int]]
-    """k → (type, value, priority) of each distinct identifier (`_idg_keys`)."""
-    ids: list[tuple[int, int, int]]
-    """(seq, k, priority): which event carries which identifier (`_idg_ids`)."""
-    bad: list[tuple[str, str, str, int, str, int, int]]
+    """k → (type, value, priority) of each distinct identifier (`_idg_keys`), in order of appearance."""
+    ids: Ids
+    """Which event carries which identifier (`_idg_ids`)."""
+    bad: list[tuple[str, str, str, int, str, int, int]] = field(default_factory=list)
     """Values that cannot be used, shaped like `identity_refusals` (`_idg_bad`)."""
     matches: list[tuple[int, int, str, str, int, float, float, str | None]] = field(default_factory=list)
     """Probabilistic matches found at this batch (`_idg_m`)."""
+
+
+@dataclass
+class BatchEvents:
+    """The batch's events by seq: what an edge or a refusal names as its first sighting."""
+
+    seqs: np.ndarray[Any, np.dtype[np.int64]]
+    """Ascending."""
+    message_ids: pa.Array
+    kinds: pa.Array
+
+    def of(self, seqs: np.ndarray[Any, Any]) -> tuple[list[str], list[str]]:
+        """The message ids and event types of `seqs` (each one of the batch's)."""
+        at = pa.array(np.searchsorted(self.seqs, seqs))
+        return self.message_ids.take(at).to_pylist(), self.kinds.take(at).to_pylist()
+
+
+@dataclass
+class Ids:
+    """(seq, k, priority) rows, one per identifier an event carries, in the order events give them."""
+
+    seq: np.ndarray[Any, np.dtype[np.int64]]
+    """Ascending (an event's rows are together)."""
+    k: np.ndarray[Any, np.dtype[np.uint64]]
+    priority: np.ndarray[Any, np.dtype[np.int64]]
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def where(self, mask: np.ndarray[Any, Any]) -> Ids:
+        """The rows where `mask` holds."""
+        return Ids(self.seq[mask], self.k[mask], self.priority[mask])
 
 
 class Normalised:
@@ -85,67 +118,105 @@ class Normalised:
         return [memo[p] for p in pairs]
 
 
-def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> Extracted:
-    """Reads the batch once and extracts its identifiers (what `extraction_steps` builds in SQL)."""
-    seqs, message_ids, kinds = cur.execute(_EVENTS).fetchnumpy().values()
-    events: dict[int, tuple[str, str]] = dict(
-        zip(seqs.tolist(), zip(message_ids.tolist(), kinds.tolist(), strict=True), strict=True)
-    )
-    raws = cur.execute(_RAWS).fetchall()  # (seq, id_type, raw), in the order of the SQL's sources
+def _first_last_count(
+    groups: np.ndarray[Any, Any], seqs: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Each distinct value of `groups`, in order of first appearance, with its first seq, last seq and
+    number of rows; `seqs` is ascending, so the first row of a group has its least seq."""
+    values, first, counts = np.unique(groups, return_index=True, return_counts=True)
+    _, last_from_end = np.unique(groups[::-1], return_index=True)
+    last = seqs[len(seqs) - 1 - last_from_end]
+    order = np.argsort(first, kind="stable")
+    return values[order], seqs[first[order]], last[order], counts[order]
 
-    distinct = list(dict.fromkeys((r[1], r[2]) for r in raws))
-    keyed: dict[tuple[str, str], tuple[int, int] | str] = {}
+
+def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> Extracted:
+    """Reads the batch once and extracts its identifiers (what `extraction_steps` builds in SQL).
+
+    Per identifier value this is array work (the batches of a busy collector hold 100,000s of
+    events); Python sees each distinct (type, raw value) once, to normalise it and key it.
+    """
+    batch = cur.sql(_EVENTS).to_arrow_table()
+    events = BatchEvents(
+        batch.column("seq").to_numpy(),
+        batch.column("message_id").combine_chunks(),
+        batch.column("type").combine_chunks(),
+    )
+    raws = cur.sql(_RAWS).to_arrow_table()  # seq, id_type, raw, in the order of the SQL's sources
+    seq = raws.column("seq").to_numpy()
+    types = raws.column("id_type").combine_chunks().dictionary_encode()
+    values = raws.column("raw").combine_chunks().dictionary_encode()
+    # Each row's (type, raw value) as one number, then the distinct ones in order of appearance.
+    n_types = max(len(types.dictionary), 1)
+    code = values.indices.to_numpy().astype(np.int64) * n_types + types.indices.to_numpy()
+    codes, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    pair = rank[inverse.reshape(-1)]
+    codes = codes[order]
+    type_names = types.dictionary.to_pylist()
+    distinct = list(
+        zip(
+            [type_names[t] for t in (codes % n_types).tolist()],
+            values.dictionary.take(pa.array(codes // n_types)).to_pylist(),
+            strict=True,
+        )
+    )
+
     keys: dict[int, tuple[str, str, int]] = {}
-    for pair, (value, reason, kept) in zip(distinct, normalised.outcomes(distinct), strict=True):
+    pair_k = np.zeros(len(distinct), np.uint64)
+    pair_priority = np.zeros(len(distinct), np.int64)
+    usable = np.zeros(len(distinct), bool)
+    reasons: list[str] = [""] * len(distinct)
+    for d, (value, reason, kept) in enumerate(normalised.outcomes(distinct)):
         if value is None or kept is None:  # kept as a type whenever there is a value
-            keyed[pair] = reason or ""
+            reasons[d] = reason or ""
             continue
         k = node_key(kept, value)
         priority = _RANK.get(kept, len(PRIORITY))
-        keyed[pair] = (k, priority)
+        pair_k[d], pair_priority[d], usable[d] = k, priority, True
         keys.setdefault(k, (kept, value, priority))
 
-    ids: dict[tuple[int, int, int], None] = {}
-    refused: dict[tuple[str, str], list[Any]] = {}
-    for seq, id_type, raw in raws:
-        outcome = keyed[(id_type, raw)]
-        if isinstance(outcome, tuple):
-            ids[(seq, outcome[0], outcome[1])] = None
-            continue
-        row = refused.get((id_type, raw))
-        if row is None:
-            refused[(id_type, raw)] = [seq, seq, 1, outcome]
-        else:
-            row[0], row[1], row[2] = min(row[0], seq), max(row[1], seq), row[2] + 1
+    ok = usable[pair]
+    ids = Ids(seq[ok], pair_k[pair[ok]], pair_priority[pair[ok]])
+    # An event naming the same identifier twice (a userId and its traits) carries it once.
+    by_event = np.lexsort((ids.k, ids.seq))
+    repeated = np.zeros(len(ids), bool)
+    repeated[by_event[1:]] = (ids.seq[by_event[1:]] == ids.seq[by_event[:-1]]) & (
+        ids.k[by_event[1:]] == ids.k[by_event[:-1]]
+    )
+    ids = ids.where(~repeated)
+
+    refused, first_seq, last_seq, count = _first_last_count(pair[~ok], seq[~ok])
+    message_ids, _ = events.of(first_seq)
     bad = [
-        (id_type, raw, reason, first, events[first][0], last, count)
-        for (id_type, raw), (first, last, count, reason) in refused.items()
+        (*distinct[d], reasons[d], f, m, last, c)
+        for d, f, m, last, c in zip(
+            refused.tolist(), first_seq.tolist(), message_ids, last_seq.tolist(), count.tolist(), strict=True
+        )
     ]
     matches = [
-        (node_key("record", a), node_key("record", b), a, b, seq, p, w, veto)
-        for a, b, seq, p, w, veto in cur.execute(_MATCHES, [int(hi)]).fetchall()
+        (node_key("record", a), node_key("record", b), a, b, found, p, w, veto)
+        for a, b, found, p, w, veto in cur.execute(_MATCHES, [int(hi)]).fetchall()
     ]
-    return Extracted(events, keys, list(ids), bad, matches)
+    return Extracted(events, keys, ids, bad, matches)
 
 
 def drop_collisions(ex: Extracted, collided: set[int], known: dict[int, tuple[str, str]]) -> None:
     """Reports and removes the batch's keys that name another value than their stored node's."""
     if not collided:
         return
-    spans: dict[int, list[int]] = {}
-    for seq, k, _ in ex.ids:
-        if k in collided:
-            span = spans.setdefault(k, [seq, seq, 0])
-            span[0], span[1], span[2] = min(span[0], seq), max(span[1], seq), span[2] + 1
-    for k in collided:
-        if k not in spans:
-            continue
+    hit = np.isin(ex.ids.k, np.array(sorted(collided), np.uint64))
+    ks, first, last, count = _first_last_count(ex.ids.k[hit], ex.ids.seq[hit])
+    message_ids, _ = ex.events.of(first)
+    spans = zip(ks.tolist(), first.tolist(), message_ids, last.tolist(), count.tolist(), strict=True)
+    for k, f, m, lst, c in spans:
         type_name, value, _ = ex.keys[k]
         other_type, other_value = known[k]
-        first, last, count = spans[k]
         reason = f"invalid: its key collides with {other_type} {other_value}; it is kept apart"
-        ex.bad.append((type_name, value, reason, first, ex.events[first][0], last, count))
-    ex.ids = [row for row in ex.ids if row[1] not in collided]
+        ex.bad.append((type_name, value, reason, f, m, lst, c))
+    ex.ids = ex.ids.where(~hit)
     for k in collided:
         ex.keys.pop(k, None)
 
@@ -164,12 +235,6 @@ class BatchGraph:
     """The batch's edges with their override cuts (`_idg_be`)."""
 
 
-def _ordered(a: int, b: int, ka: tuple[str, str, int], kb: tuple[str, str, int]) -> tuple[Any, ...]:
-    if (ka[0], ka[1]) < (kb[0], kb[1]):
-        return a, b, ka[0], ka[1], kb[0], kb[1]
-    return b, a, kb[0], kb[1], ka[0], ka[1]
-
-
 def _overrides(cur: duckdb.DuckDBPyConnection) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     removed: set[tuple[Any, ...]] = set()
     blocked: set[tuple[Any, ...]] = set()
@@ -183,86 +248,94 @@ def _overrides(cur: duckdb.DuckDBPyConnection) -> tuple[set[tuple[Any, ...]], se
 
 def batch_graph(cur: duckdb.DuckDBPyConnection, ex: Extracted, known: Iterable[int]) -> BatchGraph:
     """Sightings, hubs, new nodes and edges of the batch (the edge steps of `tailor.identity.graph`)."""
-    seen: dict[int, list[int]] = {}
-    hub: dict[int, tuple[int, int]] = {}
-    for seq, k, priority in ex.ids:
-        s = seen.get(k)
-        if s is None:
-            seen[k] = [seq, seq, 1]
-        else:
-            s[0], s[1], s[2] = min(s[0], seq), max(s[1], seq), s[2] + 1
-        h = hub.get(seq)
-        if h is None or (priority, k) < h:
-            hub[seq] = (priority, k)
+    ids = ex.ids
+    u64, i64, text = pa.uint64(), pa.int64(), pa.string()
+    seen, seen_first, seen_last, seen_count = _first_last_count(ids.k, ids.seq)
     known_keys = set(known)
-    new_nodes = [(k, ex.keys[k][0], ex.keys[k][1], s[0]) for k, s in seen.items() if k not in known_keys]
+    new_nodes = [
+        (k, ex.keys[k][0], ex.keys[k][1], f)
+        for k, f in zip(seen.tolist(), seen_first.tolist(), strict=True)
+        if k not in known_keys
+    ]
+    # Each event's hub: its identifier of the strongest type, the least key among equals.
+    by_strength = np.lexsort((ids.k, ids.priority, ids.seq))
+    leads = np.ones(len(ids), bool)
+    leads[1:] = ids.seq[by_strength[1:]] != ids.seq[by_strength[:-1]]
+    hub_seq, hub_k = ids.seq[by_strength[leads]], ids.k[by_strength[leads]]
+    row_hub = hub_k[np.searchsorted(hub_seq, ids.seq)]
 
-    spans: dict[tuple[int, int], list[int]] = {}
-    named: dict[tuple[int, int], tuple[Any, ...]] = {}
-    for seq, k, _ in ex.ids:
-        h_k = hub[seq][1]
-        if k == h_k:
-            continue
-        ordered = _ordered(k, h_k, ex.keys[k], ex.keys[h_k])
-        pair = (ordered[0], ordered[1])
-        span = spans.get(pair)
-        if span is None:
-            spans[pair] = [seq, seq, 1]
-            named[pair] = ordered
-        else:
-            span[0], span[1], span[2] = min(span[0], seq), max(span[1], seq), span[2] + 1
-    rows: list[tuple[Any, ...]] = []
-    for pair, (first, last, count) in spans.items():
-        message_id, kind = ex.events[first]
-        rows.append((*named[pair], first, message_id, kind, last, count, None))
-    ends = known_keys | ex.keys.keys()
-    for a, b, a_value, b_value, seq, probability, weight, veto in ex.matches:
-        if a in ends and b in ends and (a, b) not in spans:
+    # An edge joins each other identifier of an event to its hub, its ends ordered by (type, value).
+    spoke = ids.k != row_hub
+    ordered_keys = sorted(ex.keys, key=lambda k: ex.keys[k][:2])
+    by_key = np.array(ordered_keys, np.uint64)
+    sorter = np.argsort(by_key)
+    sorted_keys = by_key[sorter]
+
+    def rank(ks: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Each key's place in the order of (type, value)."""
+        return sorter[np.searchsorted(sorted_keys, ks)]
+
+    k, h, s = ids.k[spoke], row_hub[spoke], ids.seq[spoke]
+    k_first = rank(k) < rank(h)
+    a, b = np.where(k_first, k, h), np.where(k_first, h, k)
+    by_pair = np.lexsort((b, a))
+    starts = np.ones(len(by_pair), bool)
+    starts[1:] = (a[by_pair[1:]] != a[by_pair[:-1]]) | (b[by_pair[1:]] != b[by_pair[:-1]])
+    group_start = np.flatnonzero(starts)
+    group_end = np.append(group_start[1:], len(by_pair))[: len(group_start)] - 1
+    # The sort is stable, so each pair's first and last rows are its first and last sightings.
+    first_row, last_row = by_pair[group_start], by_pair[group_end]
+    in_order = np.argsort(first_row, kind="stable")
+    first_row, last_row = first_row[in_order], last_row[in_order]
+    counts = (group_end - group_start + 1)[in_order]
+    pa_, pb = a[first_row], b[first_row]
+    first_seq = s[first_row]
+    message_ids, kinds = ex.events.of(first_seq)
+    keys = ex.keys
+    a_list, b_list = pa_.tolist(), pb.tolist()
+    columns: dict[str, list[Any]] = {
+        "a": a_list,
+        "b": b_list,
+        "a_type": [keys[x][0] for x in a_list],
+        "a_value": [keys[x][1] for x in a_list],
+        "b_type": [keys[x][0] for x in b_list],
+        "b_value": [keys[x][1] for x in b_list],
+        "seq": first_seq.tolist(),
+        "message_id": message_ids,
+        "kind": kinds,
+        "last_seq": s[last_row].tolist(),
+        "events": counts.tolist(),
+        "veto": [None] * len(a_list),
+    }
+    spans = set(zip(a_list, b_list, strict=True))
+    ends = known_keys | keys.keys()
+    for ma, mb, a_value, b_value, seq, probability, weight, veto in ex.matches:
+        if ma in ends and mb in ends and (ma, mb) not in spans:
             message = f"match: probability {probability:.4f}, weight {weight:.2f}"
-            rows.append((a, b, "record", a_value, "record", b_value, seq, message, "match", seq, 1, veto))
+            row = (ma, mb, "record", a_value, "record", b_value, seq, message, "match", seq, 1, veto)
+            for name, value in zip(columns, row, strict=True):
+                columns[name].append(value)
 
-    removed, blocked = _overrides(cur) if rows else (set(), set())
+    removed, blocked = _overrides(cur) if columns["a"] else (set(), set())
     cut, reason = [], []
-    for row in rows:
-        veto = row[11]
-        overridden = (
-            (row[2], row[3], row[4], row[5]) in removed
-            or (row[2], row[3]) in blocked
-            or (
-                row[4],
-                row[5],
-            )
-            in blocked
+    for at, av, bt, bv, veto in zip(
+        columns["a_type"], columns["a_value"], columns["b_type"], columns["b_value"], columns.pop("veto"),
+        strict=True,
+    ):  # fmt: skip
+        overridden = bool(removed or blocked) and (
+            (at, av, bt, bv) in removed or (at, av) in blocked or (bt, bv) in blocked
         )
         cut.append(veto is not None or overridden)
         reason.append(veto if veto is not None else "split: cut by a user override" if overridden else None)
-    u64, i64, text = pa.uint64(), pa.int64(), pa.string()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 12
+    kinds_of = {"a": u64, "b": u64, "seq": i64, "last_seq": i64, "events": i64}
     edges = pa.table(
-        {
-            "a": pa.array(columns[0], u64),
-            "b": pa.array(columns[1], u64),
-            "a_type": pa.array(columns[2], text),
-            "a_value": pa.array(columns[3], text),
-            "b_type": pa.array(columns[4], text),
-            "b_value": pa.array(columns[5], text),
-            "seq": pa.array(columns[6], i64),
-            "message_id": pa.array(columns[7], text),
-            "kind": pa.array(columns[8], text),
-            "last_seq": pa.array(columns[9], i64),
-            "events": pa.array(columns[10], i64),
-            "cut": pa.array(cut, pa.bool_()),
-            "reason": pa.array(reason, text),
-        }
+        {name: pa.array(values, kinds_of.get(name, text)) for name, values in columns.items()}
+        | {"cut": pa.array(cut, pa.bool_()), "reason": pa.array(reason, text)}
     )
     sightings = pa.table(
-        {
-            "k": pa.array(list(seen), u64),
-            "last_seq": pa.array([s[1] for s in seen.values()], i64),
-            "events": pa.array([s[2] for s in seen.values()], i64),
-        }
+        {"k": pa.array(seen, u64), "last_seq": pa.array(seen_last, i64), "events": pa.array(seen_count, i64)}
     )
-    hubs = pa.table({"seq": pa.array(list(hub), i64), "k": pa.array([h[1] for h in hub.values()], u64)})
+    hubs = pa.table({"seq": pa.array(hub_seq, i64), "k": pa.array(hub_k, u64)})
     return BatchGraph(sightings, hubs, new_nodes, edges)
 
 
