@@ -26,7 +26,7 @@ from tailor.profiles.compile import quote
 from tailor.profiles.config import ProfilesConfig
 from tailor.profiles.exceptions import DefinitionError
 from tailor.profiles.facts import _BASE as FACTS_DDL
-from tailor.profiles.facts import _BUILTIN_SQL
+from tailor.profiles.facts import BUILTIN_SQL
 from tailor.profiles.fields import FieldPath
 from tailor.profiles.golden import DDL as GOLDEN_DDL
 from tailor.profiles.golden import golden_steps, observations_query
@@ -75,7 +75,7 @@ def _add_columns(con: duckdb.DuckDBPyConnection, fields: Iterable[FieldPath]) ->
 
 def profile_steps(caps: Capabilities, plan: Plan, config: ProfilesConfig) -> list[Step]:
     """Facts, observations, golden record, computed traits (quantiles included) and memberships."""
-    builtins = ", ".join(f"{sql} AS {name}" for name, sql in _BUILTIN_SQL.items())
+    builtins = ", ".join(f"{sql} AS {name}" for name, sql in BUILTIN_SQL.items())
     extra = "".join(f", {caps.field(f)} AS {col}" for col, f in sorted(plan.fields.items()))
     golden = [as_query(golden_steps(None, config.default_policy, config.traits)[0])]
     steps: list[Step] = [

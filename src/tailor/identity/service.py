@@ -8,6 +8,8 @@ edge removed, an identifier blocked) that the identity stage applies now and on 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,27 +21,69 @@ from tailor.process.processor import Processor
 from tailor.process.stage import PyStep, SqlStep
 from tailor.store.database import Database
 
-# Where an event happened, as one word: the system a record came from, the messaging channel of a
-# message event, the app, the web, or else the library that sent it.
-TOUCH_CHANNEL = """CASE
-    WHEN source_id LIKE 'import:%' THEN json_extract_string(context, '$.record.kind')
+
+@dataclass(frozen=True)
+class ContextReader:
+    """How SQL reads a member of an event's `context`: its text, and whether it is there."""
+
+    text: Callable[[str], str]
+    present: Callable[[str], str]
+
+
+BY_PATH = ContextReader(
+    text=lambda path: f"json_extract_string(context, '{path}')",
+    present=lambda path: f"json_exists(context, '{path}')",
+)
+"""Each member read on its own: portable to every engine, but each call parses `context` again."""
+
+SIGNAL_PATHS = ("$.record.kind", "$.channel", "$.userAgent", "$.device.type", "$.app", "$.page")
+"""The members of `context` that `touch_channel` and `device_kind` read."""
+
+
+def signals_reader(column: str) -> ContextReader:
+    """Members read from `column`, which holds `CONTEXT_SIGNALS` (DuckDB only)."""
+    at = {path: i for i, path in enumerate(SIGNAL_PATHS, 1)}
+    return ContextReader(
+        text=lambda path: f"({column}[{at[path]}] ->> '$')",
+        present=lambda path: f"({column}[{at[path]}] IS NOT NULL)",
+    )
+
+
+CONTEXT_SIGNALS = "json_extract(context, [{}])".format(", ".join(f"'{p}'" for p in SIGNAL_PATHS))
+"""`SIGNAL_PATHS` as JSON values (SQL NULL where absent) from one parse of `context`. Read `BY_PATH`,
+the channel and the device kind parse it eight times: at 384k events 420 ms against 230 ms."""
+
+
+def touch_channel(read: ContextReader = BY_PATH) -> str:
+    """Where an event happened, as one word: the system a record came from, the messaging channel
+    of a message event, the app, the web, or else the library that sent it."""
+    return f"""CASE
+    WHEN source_id LIKE 'import:%' THEN {read.text("$.record.kind")}
     WHEN event LIKE 'Email %' THEN 'email'
     WHEN event LIKE 'SMS %' THEN 'sms'
-    WHEN json_exists(context, '$.app') OR json_exists(context, '$.device.type') THEN 'app'
-    WHEN json_exists(context, '$.page') OR type = 'page' THEN 'web'
-    ELSE coalesce(json_extract_string(context, '$.channel'), 'server')
+    WHEN {read.present("$.app")} OR {read.present("$.device.type")} THEN 'app'
+    WHEN {read.present("$.page")} OR type = 'page' THEN 'web'
+    ELSE coalesce({read.text("$.channel")}, 'server')
 END"""
 
-# The kind of device an event came from, from the app's device type or the browser's user agent.
-DEVICE_KIND = """CASE
-    WHEN json_extract_string(context, '$.userAgent') SIMILAR TO '.*(SmartTV|Web0S|Tizen|AFT|Roku|BRAVIA).*'
+
+def device_kind(read: ContextReader = BY_PATH) -> str:
+    """The kind of device an event came from, from the app's device type or the browser's user agent."""
+    return f"""CASE
+    WHEN {read.text("$.userAgent")} SIMILAR TO '.*(SmartTV|Web0S|Tizen|AFT|Roku|BRAVIA).*'
         THEN 'smart_tv'
-    WHEN json_exists(context, '$.device.type') THEN 'app_' || json_extract_string(context, '$.device.type')
-    WHEN json_extract_string(context, '$.userAgent') SIMILAR TO '.*(Mobile|iPhone|Android).*'
+    WHEN {read.present("$.device.type")} THEN 'app_' || {read.text("$.device.type")}
+    WHEN {read.text("$.userAgent")} SIMILAR TO '.*(Mobile|iPhone|Android).*'
         THEN 'mobile_web'
-    WHEN json_exists(context, '$.userAgent') THEN 'desktop_web'
+    WHEN {read.present("$.userAgent")} THEN 'desktop_web'
     ELSE NULL
 END"""
+
+
+TOUCH_CHANNEL = touch_channel()
+"""`touch_channel` of a row of `events`, in SQL every engine runs."""
+DEVICE_KIND = device_kind()
+"""`device_kind` of a row of `events`, in SQL every engine runs."""
 
 
 class Identifier(msgspec.Struct):

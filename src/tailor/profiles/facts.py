@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import duckdb
 
+from tailor.identity.service import CONTEXT_SIGNALS, device_kind, signals_reader, touch_channel
 from tailor.process.stage import BATCH_VIEW, SqlStep
 from tailor.profiles.fields import BUILTIN_FIELDS, FieldPath, parse_field
 from tailor.store.database import Database, run
@@ -35,9 +36,14 @@ CREATE TABLE IF NOT EXISTS profile_fact_fields (
 );
 """
 
-_BUILTIN_SQL = {
-    name: parse_field(name).extract_sql() for name in BUILTIN_FIELDS if name not in ("timestamp",)
+BUILTIN_SQL = {name: parse_field(name).extract_sql() for name in BUILTIN_FIELDS if name not in ("timestamp",)}
+"""The built-in columns, read from a row of `events` in SQL every engine runs."""
+
+_BUILTIN_FROM_SIGNALS = BUILTIN_SQL | {
+    "channel": touch_channel(signals_reader("_signals")),
+    "device": device_kind(signals_reader("_signals")),
 }
+"""The same, read from a row of the batch beside its `_signals` (`CONTEXT_SIGNALS`, DuckDB's)."""
 
 
 def create_facts(db: Database) -> None:
@@ -85,15 +91,32 @@ def add_fields(db: Database, cur: duckdb.DuckDBPyConnection, fields: Iterable[Fi
 def fact_steps(columns: dict[str, str]) -> list[SqlStep]:
     """Steps that add the batch's events of known people to `profile_facts` (`_pf_bf`, the batch's facts).
 
-    `columns` maps each extra column to its field path.
+    `columns` maps each extra column to its field path. Each JSON column is parsed once per event
+    for all the single-valued fields read from it (a list of paths); a list-valued field (`[*]`)
+    reads its own.
     """
-    extra = "".join(f", {parse_field(path).extract_sql()} AS {col}" for col, path in sorted(columns.items()))
-    builtins = ", ".join(f"{sql} AS {name}" for name, sql in _BUILTIN_SQL.items())
+    extra: dict[str, str] = {}
+    by_root: dict[str, list[tuple[str, str]]] = {}
+    for col, path in sorted(columns.items()):
+        f = parse_field(path)
+        if f.is_list:
+            extra[col] = f.extract_sql()
+        else:
+            by_root.setdefault(f.root, []).append((col, f.json_path()))
+    reads = [f"{CONTEXT_SIGNALS} AS _signals"]
+    for root, fields in sorted(by_root.items()):
+        paths = ", ".join(f"'{json_path}'" for _, json_path in fields)
+        reads.append(f"json_extract_string({root}, [{paths}]) AS _fields_{root}")
+        extra.update((col, f"_fields_{root}[{i}]") for i, (col, _) in enumerate(fields, 1))
+    selected = ", ".join(
+        f"{sql} AS {name}" for name, sql in [*_BUILTIN_FROM_SIGNALS.items(), *sorted(extra.items())]
+    )
     return [
         SqlStep(
             f"""CREATE OR REPLACE TEMP TABLE _pf_bf AS
-            SELECT e.seq, h.k, e.timestamp AS ts, {builtins}{extra}
-            FROM {BATCH_VIEW} e JOIN identity_event_hubs h ON h.seq = e.seq""",
+            SELECT e.seq, h.k, e.timestamp AS ts, {selected}
+            FROM (SELECT *, {", ".join(reads)} FROM {BATCH_VIEW}) e
+            JOIN identity_event_hubs h ON h.seq = e.seq""",
             "_pf_bf",
         ),
         SqlStep("INSERT INTO profile_facts BY NAME SELECT * FROM _pf_bf", "profile_facts"),
