@@ -82,6 +82,15 @@ class ProcessorConfig(msgspec.Struct, forbid_unknown_fields=True):
     for the batch in progress only: event -> segment entered p95 1,102 -> 723 ms with the other
     changes of that session, bench/segment_latency.py), or reads only what the loader's
     `load_delay_ms` brought in (fewer, larger loads)."""
+    nice: int = 5
+    """CPU priority (Linux nice, 0-19) of the processor's thread and DuckDB's worker threads in a
+    running server, below collection's (`tailor.process.priority`). Measured under a saturating
+    load: 5 took collection from 60-63k to 66-70k events/s with as many events processed meanwhile;
+    10 gave 69-72k but processed less than half as many; 0 runs them at collection's priority."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.nice <= 19:
+            raise ValueError(f"processor.nice must be from 0 to 19, got {self.nice}")
 
 
 class IdentityConfig(msgspec.Struct, forbid_unknown_fields=True):

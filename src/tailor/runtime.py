@@ -27,6 +27,7 @@ from tailor.privacy.scheduler import PrivacyScheduler
 from tailor.privacy.service import PrivacyService
 from tailor.privacy.tombstone import ErasureGuard
 from tailor.process import Processor, Stage
+from tailor.process.priority import lower_duckdb_workers
 from tailor.process.volume import EventVolume
 from tailor.profiles.service import DefinitionService
 from tailor.profiles.stage import ProfileStage
@@ -93,6 +94,7 @@ class Runtime:
             head_source=lambda: loader.loaded_head,
             catch_up=self.writer.flush,
             load_acknowledged=proc.load_acknowledged,
+            nice=proc.nice,
         )
 
         loader.on_load = self.processor.wake
@@ -142,6 +144,11 @@ class Runtime:
 
     def start(self) -> None:
         """Starts the writer, processor and dispatcher threads."""
+        cur = self.db.cursor()
+        try:
+            lower_duckdb_workers(cur, self.config.processor.nice)
+        finally:
+            cur.close()
         self.writer.start()
         self.processor.start()
         self.connectors.start()

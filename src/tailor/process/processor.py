@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from tailor.process.priority import lower_this_thread
 from tailor.process.stage import BATCH_VIEW, Batch, PyStep, SqlStep, Stage, run_steps
 from tailor.store.database import Database, run
 
@@ -28,6 +29,7 @@ class Processor:
         head_source: Callable[[], int] | None = None,
         catch_up: Callable[[], None] | None = None,
         load_acknowledged: bool = True,
+        nice: int = 0,
     ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
@@ -49,6 +51,8 @@ class Processor:
         self.load_acknowledged = load_acknowledged
         """Whether each batch of the loop first makes every acknowledged event readable (`catch_up`)
         or applies only what is loaded already."""
+        self.nice = nice
+        """The CPU priority of the loop's thread (`tailor.process.priority`)."""
         self.last_error: str | None = None
         self.on_batch: list[Callable[[], None]] = []
         """Called after the loop has applied new events (the journey runner wakes on it)."""
@@ -241,6 +245,7 @@ class Processor:
             hook()
 
     def _loop(self) -> None:
+        lower_this_thread(self.nice)
         backoff = self.interval_s
         while not self._stop.is_set():
             # Woken when events are acknowledged or loaded, or at the latest after an interval
