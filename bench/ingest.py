@@ -172,10 +172,18 @@ def main() -> None:
                 if name == "tailor":
                     # Each load is measured on its own: the single-event run starts once the batch
                     # run's backlog is loaded into DuckDB and through the processing stages.
+                    now = httpx.get(
+                        f"http://127.0.0.1:{tailor_port}/api/v1/stats", headers=admin, timeout=30
+                    ).json()
+                    lag = now["processor"]["lag"] + now["writer"]["unloaded_events"]
                     with console.status("tailor: loading and processing the batch run's backlog"):
                         drained = settle()
+                    accepted = results["tailor batch"]["events"]
+                    through = accepted / (results["tailor batch"]["seconds"] + drained)
                     console.print(
-                        f"backlog of the batch run loaded and processed {drained:.1f} s after it ended"
+                        f"processing: {lag:,} events behind when the batch run ended, through every"
+                        f" stage {drained:.1f} s later; the run's {accepted:,.0f} events processed"
+                        f" at {through:,.0f} events/s end to end"
                     )
                 with console.status(f"{name}: /v1/track at {args.track_rate:.0f} requests/s"):
                     results[f"{name} track"] = loadgen(
