@@ -290,11 +290,11 @@ def batch_graph(cur: duckdb.DuckDBPyConnection, ex: Extracted, known: Iterable[i
     in_order = np.argsort(first_row, kind="stable")
     first_row, last_row = first_row[in_order], last_row[in_order]
     counts = (group_end - group_start + 1)[in_order]
-    pa_, pb = a[first_row], b[first_row]
+    end_a, end_b = a[first_row], b[first_row]
     first_seq = s[first_row]
     message_ids, kinds = ex.events.of(first_seq)
     keys = ex.keys
-    a_list, b_list = pa_.tolist(), pb.tolist()
+    a_list, b_list = end_a.tolist(), end_b.tolist()
     columns: dict[str, list[Any]] = {
         "a": a_list,
         "b": b_list,
