@@ -132,6 +132,14 @@ def _first_last_count(
     return values[order], seqs[first[order]], last[order], counts[order]
 
 
+def _run_starts(*keys: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """For rows sorted by `keys`, whether each row starts a run of rows with equal keys."""
+    starts = np.ones(len(keys[0]), bool)
+    if len(starts) > 1:
+        starts[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+    return starts
+
+
 def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> Extracted:
     """Reads the batch once and extracts its identifiers (what `extraction_steps` builds in SQL).
 
@@ -185,9 +193,7 @@ def extract(cur: duckdb.DuckDBPyConnection, normalised: Normalised, hi: int) -> 
     # An event naming the same identifier twice (a userId and its traits) carries it once.
     by_event = np.lexsort((ids.k, ids.seq))
     repeated = np.zeros(len(ids), bool)
-    repeated[by_event[1:]] = (ids.seq[by_event[1:]] == ids.seq[by_event[:-1]]) & (
-        ids.k[by_event[1:]] == ids.k[by_event[:-1]]
-    )
+    repeated[by_event] = ~_run_starts(ids.seq[by_event], ids.k[by_event])
     ids = ids.where(~repeated)
 
     refused, first_seq, last_seq, count = _first_last_count(pair[~ok], seq[~ok])
@@ -261,8 +267,7 @@ def batch_graph(cur: duckdb.DuckDBPyConnection, ex: Extracted, known: Iterable[i
     ]
     # Each event's hub: its identifier of the strongest type, the least key among equals.
     by_strength = np.lexsort((ids.k, ids.priority, ids.seq))
-    leads = np.ones(len(ids), bool)
-    leads[1:] = ids.seq[by_strength[1:]] != ids.seq[by_strength[:-1]]
+    leads = _run_starts(ids.seq[by_strength])
     hub_seq, hub_k = ids.seq[by_strength[leads]], ids.k[by_strength[leads]]
     row_hub = hub_k[np.searchsorted(hub_seq, ids.seq)]
 
@@ -281,9 +286,7 @@ def batch_graph(cur: duckdb.DuckDBPyConnection, ex: Extracted, known: Iterable[i
     k_first = rank(k) < rank(h)
     a, b = np.where(k_first, k, h), np.where(k_first, h, k)
     by_pair = np.lexsort((b, a))
-    starts = np.ones(len(by_pair), bool)
-    starts[1:] = (a[by_pair[1:]] != a[by_pair[:-1]]) | (b[by_pair[1:]] != b[by_pair[:-1]])
-    group_start = np.flatnonzero(starts)
+    group_start = np.flatnonzero(_run_starts(a[by_pair], b[by_pair]))
     group_end = np.append(group_start[1:], len(by_pair))[: len(group_start)] - 1
     # The sort is stable, so each pair's first and last rows are its first and last sightings.
     first_row, last_row = by_pair[group_start], by_pair[group_end]
